@@ -1,0 +1,38 @@
+# DATAS: `make run` serves the portal with a demo network on SQLite; `make test` runs every test.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1:8000
+# The embedded default: SQLite under var/, no Redis (Celery tasks run in-process).
+EMBEDDED := env -u DATABASE_URL -u REDIS_URL
+
+.PHONY: help venv run demo test test-postgres test-sqlite lint bench clean
+
+help:
+	@echo "make run    portal with a demo network at http://$(HOST) (SQLite, no services)"
+	@echo "make test   every test: PostgreSQL+Q3C and Redis (started if needed), then SQLite"
+	@echo "make lint   ruff"
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(EMBEDDED) $(PY) manage.py migrate --noinput
+	$(EMBEDDED) $(PY) manage.py load_demo
+
+run: demo
+	$(EMBEDDED) $(PY) manage.py runserver $(HOST)
+
+test: venv
+	bash scripts/test.sh $(PY)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf var .pytest_cache
