@@ -41,6 +41,10 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "django_celery_beat",
+    "network",
+    "sites",
+    "targets",
+    "observations",
 ]
 
 MIDDLEWARE = [
@@ -73,6 +77,9 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------
+if not os.environ.get("DATABASE_URL"):
+    # The embedded default keeps its SQLite file under var/, which a fresh clone lacks.
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'datas.sqlite3'}",
@@ -135,6 +142,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
 }
+
+# --- DATAS ----------------------------------------------------------------------------
+# A site counts as online when its agent checked in within this many seconds.
+DATAS_SITE_ONLINE_SECONDS = int(os.environ.get("DATAS_SITE_ONLINE_SECONDS", "900"))
 
 LOGGING = {
     "version": 1,
