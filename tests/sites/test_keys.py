@@ -4,7 +4,7 @@ from django.db import connection
 
 from sites.models import SiteKey
 from sites.services import KeyRejected, authenticate_site_key, issue_site_key, revoke_site_key
-from tests.factories import make_network, make_site
+from tests.network.factories import make_network, make_site
 
 pytestmark = pytest.mark.django_db
 

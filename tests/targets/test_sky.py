@@ -8,7 +8,7 @@ from django.db import connection
 
 from targets.models import Target, name_key
 from targets.sky import InvalidSkyPosition, angular_separation_deg, cone_search, cross_match, ra_window
-from tests.factories import make_network
+from tests.network.factories import make_network
 
 pytestmark = pytest.mark.django_db
 
