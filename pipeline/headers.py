@@ -277,6 +277,7 @@ def _image_type(reader: _Reader) -> str | None:
     if text is None:
         return None
     word = re.sub(r"[^a-z ]", "", text.lower()).replace(" frame", "").replace(" field", "").strip()
+    word = word.removeprefix("master").strip()
     compact = word.replace(" ", "")
     for kind, words in (("dark", _TYPE_WORDS["dark"]),) + tuple(
         (k, v) for k, v in _TYPE_WORDS.items() if k != "dark"
