@@ -5,6 +5,7 @@ give the embedded set-up (SQLite, no Redis, files on the local disk). The README
 all in one table.
 """
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -111,6 +112,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# A task whose worker died (unacknowledged) is handed to another worker after this many
+# seconds; keep it above the longest task (a blind plate solve) so a slow task is not
+# started twice (a repeat would still change nothing: the tasks are idempotent).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("DATAS_TASK_VISIBILITY_TIMEOUT", "1800"))}
+# The frame pipeline has its own queue so its workers can run on other machines.
+DATAS_PIPELINE_QUEUE = os.environ.get("DATAS_PIPELINE_QUEUE", "pipeline")
+CELERY_TASK_ROUTES = {"pipeline.*": {"queue": DATAS_PIPELINE_QUEUE}}
 
 # --- Auth, i18n, static ---------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -130,6 +138,46 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else 
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"
+
+# --- Frame storage (docs/ingest.md) ---------------------------------------------------
+# The local disk under MEDIA_ROOT by default; any S3-compatible store when a bucket is named.
+# S3 credentials come from the usual AWS variables (or the machine's role), never from here.
+DATAS_FRAME_STORAGE = os.environ.get("DATAS_FRAME_STORAGE",
+                                     "s3" if os.environ.get("AWS_STORAGE_BUCKET_NAME") else "local")
+if DATAS_FRAME_STORAGE == "s3":
+    _frames_storage = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+        "bucket_name": os.environ.get("AWS_STORAGE_BUCKET_NAME", ""),
+        "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+        "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+        "location": os.environ.get("DATAS_S3_PREFIX", ""),
+        "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+        "signature_version": "s3v4",
+        "file_overwrite": True,
+        "default_acl": None,
+        "querystring_expire": 600,
+    }}
+else:
+    _frames_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                       "OPTIONS": {"location": str(MEDIA_ROOT / "frames"), "base_url": f"/{MEDIA_URL}frames/"}}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "frames": _frames_storage,
+}
+# Largest frame accepted, bytes (uploads and pre-signed uploads alike).
+DATAS_MAX_FRAME_BYTES = int(os.environ.get("DATAS_MAX_FRAME_BYTES", str(512 * 1024**2)))
+# How long a pre-signed upload URL stays valid, seconds.
+DATAS_UPLOAD_URL_EXPIRES_S = int(os.environ.get("DATAS_UPLOAD_URL_EXPIRES_S", "3600"))
+# Workers copy frames from S3 here; the only local disk a pipeline task uses.
+DATAS_SCRATCH_DIR = Path(os.environ.get("DATAS_SCRATCH_DIR", Path(tempfile.gettempdir()) / "datas-scratch"))
+DATAS_SCRATCH_MAX_BYTES = int(os.environ.get("DATAS_SCRATCH_MAX_BYTES", str(4 * 1024**3)))
+# Start the pipeline when a frame arrives (off: frames are only catalogued until
+# `manage.py frame_pipeline` is run).
+DATAS_PIPELINE_ON_UPLOAD = env_bool("DATAS_PIPELINE_ON_UPLOAD", True)
+# Plate solving: CPU seconds per blind solve, and the search radius around the header's
+# pointing, degrees.
+DATAS_SOLVE_CPU_LIMIT_S = float(os.environ.get("DATAS_SOLVE_CPU_LIMIT_S", "30"))
+DATAS_SOLVE_RADIUS_DEG = float(os.environ.get("DATAS_SOLVE_RADIUS_DEG", "2"))
 
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
