@@ -1,0 +1,172 @@
+"""Measure a fresh frame at the telescope: sources, seeing, the target's photometry, quality flags.
+
+Uses the shared extraction (``pipeline.extract``) so the agent and the server measure alike.
+The target is found through the frame's WCS when it has one, otherwise at the frame centre
+(where the mount was pointed; flagged ``position_assumed``). Photometry is differential
+against comparison stars when the tasking lists them (``comparison_stars``: ra, dec, mag),
+otherwise instrumental (``-2.5 log10(flux/exptime) + 25``).
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
+from astropy.wcs.utils import proj_plane_pixel_scales
+
+from pipeline.errors import PipelineError
+from pipeline.extract import extract_sources
+
+log = logging.getLogger(__name__)
+INSTRUMENTAL_ZERO_POINT = 25.0
+MIN_STARS = 5
+
+
+@dataclass
+class Measurement:
+    """What the agent learned from one frame; ``record_fields`` maps it onto API v1 fields."""
+
+    n_sources: int
+    fwhm_px: float | None = None
+    seeing_arcsec: float | None = None
+    elongation: float | None = None
+    background_adu: float | None = None
+    photometry: dict | None = None
+    astrometry: dict | None = None
+    target_xy: tuple[float, float] | None = None
+    flags: list[str] = field(default_factory=list)
+
+    def record_fields(self) -> dict:
+        fields = {"seeing_arcsec": _round(self.seeing_arcsec, 2), "quality_flags": sorted(self.flags)}
+        if self.photometry:
+            fields["photometry"] = self.photometry
+        if self.astrometry:
+            fields["astrometry"] = self.astrometry
+        return fields
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), digits)
+
+
+def frame_wcs(header: fits.Header) -> WCS | None:
+    """The celestial WCS of a header, or ``None`` when it has none."""
+    if "CTYPE1" not in header:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        try:
+            wcs = WCS(header).celestial
+        except Exception:  # a malformed WCS is treated as none, and flagged
+            return None
+    return wcs if wcs.has_celestial else None
+
+
+def _nearest(sources: np.ndarray, x: float, y: float, radius_px: float) -> int | None:
+    if len(sources) == 0:
+        return None
+    d2 = (sources["x"] - x) ** 2 + (sources["y"] - y) ** 2
+    best = int(np.argmin(d2))
+    return best if d2[best] <= radius_px**2 else None
+
+
+def measure_frame(
+    data: np.ndarray,
+    header: fits.Header,
+    target_ra_deg: float,
+    target_dec_deg: float,
+    exposure_s: float,
+    pixel_scale_arcsec: float | None = None,
+    comparison_stars: list[dict] | None = None,
+    search_radius_arcsec: float = 30.0,
+) -> Measurement:
+    """Measure ``data`` (ADU, ``[y, x]``) and the J2000 target in it.
+
+    ``pixel_scale_arcsec`` is used when the header has no WCS; the target is then assumed at
+    the centre. Returns a :class:`Measurement` whose flags explain anything doubtful.
+    """
+    image = np.asarray(data, dtype=np.float32)
+    try:
+        sources = extract_sources(image, threshold_sigma=5.0)
+    except PipelineError as exc:
+        log.warning("extraction failed: %s", exc)
+        return Measurement(n_sources=0, flags=["extraction_failed"])
+    m = Measurement(n_sources=len(sources))
+    wcs = frame_wcs(header)
+    scale = pixel_scale_arcsec
+    if wcs is not None:
+        scale = float(np.mean(proj_plane_pixel_scales(wcs))) * 3600.0  # WCS in degrees
+    if len(sources) < MIN_STARS:
+        m.flags.append("few_stars")
+    stars = sources[(sources["flag"] == 0) & (sources["npix"] >= 5)] if len(sources) else sources
+    if len(stars):
+        m.fwhm_px = float(np.median(stars["fwhm"]))
+        m.elongation = float(np.median(stars["elongation"]))
+        m.seeing_arcsec = m.fwhm_px * scale if scale else None
+        if m.elongation > 1.5:
+            m.flags.append("trailed")
+    m.background_adu = float(np.median(image))
+
+    if wcs is not None:
+        x, y = (float(v) for v in wcs.world_to_pixel_values(target_ra_deg, target_dec_deg))
+    else:
+        y, x = (image.shape[0] - 1) / 2.0, (image.shape[1] - 1) / 2.0
+        m.flags.append("position_assumed")
+    if not (0 <= x < image.shape[1] and 0 <= y < image.shape[0]):
+        m.flags.append("target_outside_frame")
+        return m
+    radius_px = max(search_radius_arcsec / scale if scale else 10.0, 3.0)
+    index = _nearest(sources, x, y, radius_px)
+    if index is None:
+        m.flags.append("target_not_found")
+        return m
+    target = sources[index]
+    target_index = index
+    m.target_xy = (float(target["x"]), float(target["y"]))
+    saturation = float(header.get("SATURATE", 65535))
+    if target["peak"] + (m.background_adu or 0.0) >= 0.95 * saturation:
+        m.flags.append("target_saturated")
+    if target["flux"] <= 0:
+        m.flags.append("target_not_found")
+        return m
+    m.photometry = _photometry(sources, target_index, exposure_s, wcs, comparison_stars, radius_px)
+    if wcs is not None:
+        ra, dec = (float(v) for v in wcs.pixel_to_world_values(target["x"], target["y"]))
+        centroid_err_px = max(m.fwhm_px or 2.0, 1.0) / max(float(target["flux"] / target["flux_err"]), 1.0)
+        m.astrometry = {"ra": round(ra % 360.0, 7), "dec": round(dec, 7),
+                        "error_arcsec": round(max(centroid_err_px * scale, 0.05), 3)}
+    return m
+
+
+def _photometry(sources: np.ndarray, target_index: int, exposure_s: float, wcs: WCS | None,
+                comparison_stars: list[dict] | None, radius_px: float) -> dict:
+    target = sources[target_index]
+    flux, flux_err = float(target["flux"]), float(target["flux_err"])
+    inst_err = 1.0857 * flux_err / flux
+    if comparison_stars and wcs is not None:
+        zero_points, used = [], []
+        for star in comparison_stars:
+            try:
+                cx, cy = wcs.world_to_pixel_values(float(star["ra"]), float(star["dec"]))
+                mag = float(star["mag"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            index = _nearest(sources, float(cx), float(cy), radius_px)
+            if index is None or sources[index]["flux"] <= 0 or index == target_index:
+                continue
+            zero_points.append(mag + 2.5 * np.log10(sources[index]["flux"]))
+            used.append({"ra": star["ra"], "dec": star["dec"], "mag": mag,
+                         **({"name": star["name"]} if "name" in star else {})})
+        if len(zero_points) >= 1:
+            zp = float(np.median(zero_points))
+            scatter = float(np.std(zero_points)) / np.sqrt(len(zero_points)) if len(zero_points) > 1 else 0.0
+            return {"magnitude": round(zp - 2.5 * np.log10(flux), 4),
+                    "error": round(float(np.hypot(inst_err, scatter)), 4),
+                    "comparison_stars": used, "method": "ensemble_differential",
+                    "flux_adu": round(flux, 2), "snr": round(flux / flux_err, 1)}
+    return {"magnitude": round(INSTRUMENTAL_ZERO_POINT - 2.5 * np.log10(flux / exposure_s), 4),
+            "error": round(inst_err, 4), "comparison_stars": [], "method": "instrumental",
+            "flux_adu": round(flux, 2), "snr": round(flux / flux_err, 1)}
