@@ -147,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop once nothing is observable and the queue is empty")
     p.set_defaults(func=cmd_run)
 
+    # The INDI client's child process (drivers/indi.py); not for people.
+    p = sub.add_parser("_indi-worker")
+    p.set_defaults(func=lambda args: __import__("datas_agent.drivers.indi_worker", fromlist=["main"]).main())
+
     for module in EXTRA_COMMANDS:
         __import__(module, fromlist=["register"]).register(sub)
     return parser

@@ -82,11 +82,12 @@ def measure_frame(
     pixel_scale_arcsec: float | None = None,
     comparison_stars: list[dict] | None = None,
     search_radius_arcsec: float = 30.0,
+    pointing_error_arcsec: float = 180.0,
 ) -> Measurement:
     """Measure ``data`` (ADU, ``[y, x]``) and the J2000 target in it.
 
     ``pixel_scale_arcsec`` is used when the header has no WCS; the target is then assumed at
-    the centre. Returns a :class:`Measurement` whose flags explain anything doubtful.
+    the centre and searched for within ``pointing_error_arcsec`` (the mount's pointing error). Returns a :class:`Measurement` whose flags explain anything doubtful.
     """
     image = np.asarray(data, dtype=np.float32)
     try:
@@ -118,7 +119,8 @@ def measure_frame(
     if not (0 <= x < image.shape[1] and 0 <= y < image.shape[0]):
         m.flags.append("target_outside_frame")
         return m
-    radius_px = max(search_radius_arcsec / scale if scale else 10.0, 3.0)
+    tolerance = search_radius_arcsec if wcs is not None else max(search_radius_arcsec, pointing_error_arcsec)
+    radius_px = max(tolerance / scale if scale else 10.0, 3.0)
     index = _nearest(sources, x, y, radius_px)
     if index is None:
         m.flags.append("target_not_found")
