@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from astropy.coordinates import EarthLocation
 from astropy.time import Time
 from datas_agent.config import load_config
 from datas_agent.drivers import open_rig
