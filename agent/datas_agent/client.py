@@ -145,11 +145,12 @@ class DatasClient:
 
     def heartbeat(self, status: str, weather: dict | None = None, details: dict | None = None) -> dict:
         """``PUT /sites/{id}/heartbeat``: the site is alive; returns the server's answer."""
-        body: dict[str, Any] = {"status": status, "agent_version": __version__}
-        if weather:
-            body["weather"] = weather
-        if details:
-            body.update(details)
+        body: dict[str, Any] = {"status": status}
+        weather = dict(weather or {})
+        if details:  # the portal keeps free-form readings; the agent's own state rides along
+            weather.update({f"agent_{key}": value for key, value in details.items()})
+        weather["agent_version"] = __version__
+        body["weather"] = weather
         return self.request("PUT", f"/sites/{self.site_id}/heartbeat", json=body) or {}
 
     def ranked_targets(self, count: int = 10) -> list[dict]:

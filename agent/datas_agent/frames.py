@@ -110,7 +110,8 @@ def write_frame_file(path: Path, data: np.ndarray, header: fits.Header) -> str:
     Unsigned 16-bit images are stored the FITS way (int16 with BZERO 32768).
     """
     buffer = io.BytesIO()
-    hdu = fits.PrimaryHDU(data=np.asarray(data), header=header)
+    # A copy: HDU.scale() rewrites its array in place, and the caller still measures ``data``.
+    hdu = fits.PrimaryHDU(data=np.array(data, copy=True), header=header)
     if np.asarray(data).dtype == np.uint16:
         hdu.scale("int16", bzero=32768)
     hdu.writeto(buffer, output_verify="silentfix")

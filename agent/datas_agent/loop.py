@@ -193,15 +193,15 @@ class ObservingAgent:
                                     comparison_stars=list(target.comparison_stars))
         record = {
             "observation_id": observation_id,
-            "target": target.id,
-            "site": self.config.server.site_id,
+            "target_id": target.id,
+            **({"site_id": int(self.config.server.site_id)} if self.config.server.site_id.isdigit() else {}),
             "observed_at": mid_exposure(exposure).astimezone(UTC).isoformat().replace("+00:00", "Z"),
             "exposure_sec": exposure.exposure_s,
             "filter": filter_name,
             "airmass": round(max(visibility.airmass, 1.0), 4),
             **measurement.record_fields(),
             "fits_header": header_summary(header),
-            "image": frame_path.name,
+            "image_ref": frame_path.name,
         }
         upload_frame = self.config.upload_frames or target.upload_frames
         self.outbox.enqueue(record, frame_path=frame_path, frame_sha256=digest, upload_frame=upload_frame)
@@ -239,7 +239,7 @@ class ObservingAgent:
         rig = self.ensure_rig()
         conditions = rig.conditions() if rig else None
         if rig is None:
-            report.status = "hardware_error"
+            report.status = "error"
             self.heartbeat(report.status)
             self.upload_pending()
             return report
@@ -252,7 +252,7 @@ class ObservingAgent:
         for target, visibility in zip(targets, visibilities, strict=True):
             if not visibility.observable:
                 report.skipped[target.name] = visibility.reason or "not observable"
-        report.status = "observing" if observable else ("unsafe" if conditions and conditions.is_safe is False
+        report.status = "observing" if observable else ("closed" if conditions and conditions.is_safe is False
                                                          else "idle")
         self.heartbeat(report.status, conditions.weather if conditions else None)
         for target, visibility in observable:
@@ -265,7 +265,7 @@ class ObservingAgent:
                 log.warning("skipping %s: %s", target.name, exc)
             except DriverError as exc:
                 self.drop_rig(str(exc))
-                report.status = "hardware_error"
+                report.status = "error"
                 break
         for name, reason in report.skipped.items():
             log.info("not observing %s: %s", name, reason)

@@ -2,9 +2,11 @@
 
 Uses the shared extraction (``pipeline.extract``) so the agent and the server measure alike.
 The target is found through the frame's WCS when it has one, otherwise at the frame centre
-(where the mount was pointed; flagged ``position_assumed``). Photometry is differential
-against comparison stars when the tasking lists them (``comparison_stars``: ra, dec, mag),
-otherwise instrumental (``-2.5 log10(flux/exptime) + 25``).
+(where the mount was pointed; flagged ``position_assumed``). Photometry is aperture
+photometry with a local sky annulus (``pipeline.photometry``), calibrated with an ensemble
+zero point (``pipeline.differential``) when the tasking lists comparison stars (``ra_deg``,
+``dec_deg``, ``magnitude``) and the frame has a WCS; otherwise instrumental
+(``-2.5 log10(flux/exptime) + 25``).
 """
 from __future__ import annotations
 
@@ -17,8 +19,10 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
 
+from pipeline.differential import Comparison, differential_magnitude
 from pipeline.errors import PipelineError
 from pipeline.extract import extract_sources
+from pipeline.photometry import NoiseModel, aperture_photometry
 
 log = logging.getLogger(__name__)
 INSTRUMENTAL_ZERO_POINT = 25.0
@@ -63,6 +67,13 @@ def frame_wcs(header: fits.Header) -> WCS | None:
         except Exception:  # a malformed WCS is treated as none, and flagged
             return None
     return wcs if wcs.has_celestial else None
+
+
+def _gain(header: fits.Header) -> float:
+    try:
+        return float(header.get("EGAIN", header.get("GAIN", 1.0)))
+    except (TypeError, ValueError):
+        return 1.0
 
 
 def _nearest(sources: np.ndarray, x: float, y: float, radius_px: float) -> int | None:
@@ -134,41 +145,61 @@ def measure_frame(
     if target["flux"] <= 0:
         m.flags.append("target_not_found")
         return m
-    m.photometry = _photometry(sources, target_index, exposure_s, wcs, comparison_stars, radius_px)
+    try:
+        m.photometry = _photometry(image, sources, target_index, exposure_s, wcs, comparison_stars,
+                                   max(radius_px, 3.0 * (m.fwhm_px or 3.0)) if wcs is None else 3.0 * (m.fwhm_px or 3.0),
+                                   m.fwhm_px or 3.0, _gain(header))
+    except PipelineError as exc:
+        m.flags.append("photometry_failed")
+        log.warning("photometry failed: %s", exc)
     if wcs is not None:
         ra, dec = (float(v) for v in wcs.pixel_to_world_values(target["x"], target["y"]))
         centroid_err_px = max(m.fwhm_px or 2.0, 1.0) / max(float(target["flux"] / target["flux_err"]), 1.0)
-        m.astrometry = {"ra": round(ra % 360.0, 7), "dec": round(dec, 7),
+        m.astrometry = {"ra_deg": round(ra % 360.0, 7), "dec_deg": round(dec, 7),
                         "error_arcsec": round(max(centroid_err_px * scale, 0.05), 3)}
     return m
 
 
-def _photometry(sources: np.ndarray, target_index: int, exposure_s: float, wcs: WCS | None,
-                comparison_stars: list[dict] | None, radius_px: float) -> dict:
+def _photometry(image: np.ndarray, sources: np.ndarray, target_index: int, exposure_s: float, wcs: WCS | None,
+                comparison_stars: list[dict] | None, radius_px: float, fwhm_px: float, gain: float) -> dict:
+    """Aperture photometry (``pipeline.photometry``), calibrated against comparisons when possible."""
     target = sources[target_index]
-    flux, flux_err = float(target["flux"]), float(target["flux_err"])
-    inst_err = 1.0857 * flux_err / flux
+    aperture = max(1.5 * fwhm_px, 2.0)
+    annulus = (3.0 * fwhm_px + 2.0, 5.0 * fwhm_px + 4.0)
+    noise = NoiseModel(gain=gain if gain > 0 else 1.0, read_noise=5.0, exposure_s=exposure_s)
+    xs, ys, comps = [float(target["x"])], [float(target["y"])], []
     if comparison_stars and wcs is not None:
-        zero_points, used = [], []
         for star in comparison_stars:
             try:
-                cx, cy = wcs.world_to_pixel_values(float(star["ra"]), float(star["dec"]))
-                mag = float(star["mag"])
-            except (KeyError, TypeError, ValueError):
+                ra, dec = float(star.get("ra_deg", star.get("ra"))), float(star.get("dec_deg", star.get("dec")))
+                mag = float(star.get("magnitude", star.get("mag")))
+            except (TypeError, ValueError):
                 continue
-            index = _nearest(sources, float(cx), float(cy), radius_px)
-            if index is None or sources[index]["flux"] <= 0 or index == target_index:
+            cx, cy = (float(v) for v in wcs.world_to_pixel_values(ra, dec))
+            index = _nearest(sources, cx, cy, radius_px)
+            if index is None or index == target_index:
                 continue
-            zero_points.append(mag + 2.5 * np.log10(sources[index]["flux"]))
-            used.append({"ra": star["ra"], "dec": star["dec"], "mag": mag,
-                         **({"name": star["name"]} if "name" in star else {})})
-        if len(zero_points) >= 1:
-            zp = float(np.median(zero_points))
-            scatter = float(np.std(zero_points)) / np.sqrt(len(zero_points)) if len(zero_points) > 1 else 0.0
-            return {"magnitude": round(zp - 2.5 * np.log10(flux), 4),
-                    "error": round(float(np.hypot(inst_err, scatter)), 4),
-                    "comparison_stars": used, "method": "ensemble_differential",
-                    "flux_adu": round(flux, 2), "snr": round(flux / flux_err, 1)}
-    return {"magnitude": round(INSTRUMENTAL_ZERO_POINT - 2.5 * np.log10(flux / exposure_s), 4),
-            "error": round(inst_err, 4), "comparison_stars": [], "method": "instrumental",
-            "flux_adu": round(flux, 2), "snr": round(flux / flux_err, 1)}
+            xs.append(float(sources[index]["x"]))
+            ys.append(float(sources[index]["y"]))
+            comps.append((ra, dec, mag, star.get("name")))
+    measured = aperture_photometry(image, np.array(xs), np.array(ys), aperture, annulus, noise=noise)
+    t = measured[0]
+    if not np.isfinite(t["mag"]):
+        raise PipelineError("the target has no positive flux in its aperture")
+    result = {"snr": round(float(t["snr"]), 1), "flux_adu": round(float(t["flux"]), 2),
+              "aperture_px": round(aperture, 2)}
+    comparisons = [Comparison(catalog_mag=mag, instrumental_mag=float(row["mag"]), instrumental_err=float(row["mag_err"]),
+                              ra_deg=ra, dec_deg=dec, name=name)
+                   for (ra, dec, mag, name), row in zip(comps, measured[1:], strict=True)
+                   if np.isfinite(row["mag"]) and row["flag"] == 0]
+    if comparisons:
+        calibrated = differential_magnitude(float(t["mag"]), float(t["mag_err"]), comparisons, method="ensemble")
+        result.update(magnitude=round(calibrated.magnitude, 4), error=round(calibrated.magnitude_error, 4),
+                      method="ensemble", zero_point=round(calibrated.zero_point, 4),
+                      comparison_stars=[{"name": c["name"], "ra_deg": c["ra_deg"], "dec_deg": c["dec_deg"],
+                                         "magnitude": c["catalog_mag"], "used": c["used"]}
+                                        for c in calibrated.comparison_stars])
+        return result
+    result.update(magnitude=round(INSTRUMENTAL_ZERO_POINT + float(t["mag"]), 4), error=round(float(t["mag_err"]), 4),
+                  method="instrumental", comparison_stars=[])
+    return result

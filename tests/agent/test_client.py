@@ -11,7 +11,7 @@ from datas_agent.client import AuthError, DatasClient, RejectedError, TransientE
 
 def record(**overrides):
     base = {
-        "observation_id": str(uuid.uuid4()), "target": 1, "filter": "V", "exposure_sec": 30.0, "airmass": 1.2,
+        "observation_id": str(uuid.uuid4()), "target_id": 1, "filter": "V", "exposure_sec": 30.0, "airmass": 1.2,
         "observed_at": (datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
     }
     base.update(overrides)
@@ -23,7 +23,7 @@ def test_heartbeat_targets_and_idempotent_post(portal):
     client = DatasClient(portal.url, "dsk_test", "7")
     client.heartbeat("observing", weather={"cloud_cover": 0.1})
     assert portal.heartbeats[0]["status"] == "observing"
-    assert portal.heartbeats[0]["weather"] == {"cloud_cover": 0.1}
+    assert portal.heartbeats[0]["weather"] == {"cloud_cover": 0.1, "agent_version": "0.1.0"}
     assert [t["name"] for t in client.ranked_targets(count=1)] == ["RR Lyr"]
     first = record()
     client.post_observation(first)

@@ -107,7 +107,7 @@ def test_agent_night_with_indi(indiserver, tmp_path):
                                 env=agent_env(), capture_output=True, text=True, timeout=180)
         assert result.returncode == 0, result.stderr[-2000:]
         (record,) = portal.observations.values()
-    assert record["filter"] == "Green" and record["target"] == 21
+    assert record["filter"] == "Green" and record["target_id"] == 21
     assert record["fits_header"]["INSTRUME"] == "CCD Simulator"
     assert "position_assumed" in record["quality_flags"]   # INDI frames carry no WCS
     photometry = record["photometry"]

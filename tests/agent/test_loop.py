@@ -68,7 +68,7 @@ def test_one_cycle_observes_what_is_up_and_explains_the_rest(tmp_path):
     observations = list(portal.observations.values())
     assert [o["filter"] for o in observations] == ["V", "R"]
     for record in observations:
-        assert record["target"] == 11 and record["exposure_sec"] == 5
+        assert record["target_id"] == 11 and record["exposure_sec"] == 5
         assert 1.0 <= record["airmass"] < 1.1
         assert record["photometry"]["method"] == "instrumental" and record["photometry"]["snr"] > 50
         assert record["astrometry"]["error_arcsec"] < 1.0
@@ -89,9 +89,9 @@ def test_unsafe_site_observes_nothing(tmp_path):
     with FakePortal(targets=night_targets()) as portal:
         agent, _ = make_agent(tmp_path, portal, hardware_extra="  simulator: {is_safe: false}\n")
         report = agent.cycle()
-    assert report.observed == [] and report.status == "unsafe"
+    assert report.observed == [] and report.status == "closed"
     assert "unsafe" in report.skipped["Zenith var"]
-    assert portal.heartbeats[0]["status"] == "unsafe" and portal.observations == {}
+    assert portal.heartbeats[0]["status"] == "closed" and portal.observations == {}
 
 
 def test_frames_go_up_when_the_server_asks(tmp_path):

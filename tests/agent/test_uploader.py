@@ -18,7 +18,7 @@ from tests.agent.conftest import agent_env, write_config
 
 
 def make_record(filter_name="V", **extra):
-    return {"observation_id": str(uuid.uuid4()), "target": 1, "filter": filter_name, "exposure_sec": 10.0,
+    return {"observation_id": str(uuid.uuid4()), "target_id": 1, "filter": filter_name, "exposure_sec": 10.0,
             "airmass": 1.1, "observed_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
             **extra}
 
