@@ -122,3 +122,58 @@ class IndiServer:
             stop_group(self.proc)
             self.proc = None
             self.log.close()
+
+
+def alpaca_available() -> str | None:
+    """Why the Alpaca tests cannot run here, or None when they can."""
+    if not (Path(sys.executable).parent / "alpaca-simulators").exists():
+        return "alpaca-simulators not installed in this environment"
+    try:
+        import alpaca  # noqa: F401
+    except ImportError:
+        return "alpyca not installed"
+    if not INDEX.exists():
+        return f"{INDEX} missing (Debian package astrometry-data-tycho2)"
+    return None
+
+
+class AlpacaSimulators:
+    """alpaca-simulators on 127.0.0.1 whose camera renders Tycho-2 stars from the local catalogue."""
+
+    def __init__(self, workdir: Path, latitude: float, longitude: float) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.latitude, self.longitude = latitude, longitude
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> AlpacaSimulators:
+        import yaml
+        from alpaca_simulators.config import Config
+
+        config = yaml.safe_load(Config._DEFAULT_PATH.read_text())
+        camera, telescope = config["devices"]["camera"][0], config["devices"]["telescope"][0]
+        camera.update(cameraxsize=512, cameraysize=512, numx=512, numy=512)
+        # A 0.5 m focal length gives a field wide enough to hold Tycho-2 stars (the default 8 m does not).
+        telescope.update(focallength=0.5, aperturediameter=0.1, slew_rate=90.0,
+                         sitelatitude=self.latitude, sitelongitude=self.longitude)
+        config["tap_source"] = str(tycho_catalogue())   # offline: no Gaia TAP query
+        config["gaia_query_timeout"] = 20
+        path = self.workdir / "alpaca.yaml"
+        path.write_text(yaml.safe_dump(config))
+        self.log = open(self.workdir / "alpaca.log", "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "alpaca-simulators"), "--host", "127.0.0.1", "--port", str(self.port),
+             "--config", str(path)], cwd=self.workdir, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True, env=agent_env(HOME=str(self.workdir)))
+        wait_for_port(self.port, timeout=60, proc=self.proc)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_group(self.proc)
+            self.proc = None
+            self.log.close()
