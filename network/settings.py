@@ -112,10 +112,15 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
-# A task whose worker died (unacknowledged) is handed to another worker after this many
-# seconds; keep it above the longest task (a blind plate solve) so a slow task is not
-# started twice (a repeat would still change nothing: the tasks are idempotent).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("DATAS_TASK_VISIBILITY_TIMEOUT", "1800"))}
+# A task whose worker died (unacknowledged) is handed to another worker once it is this many
+# seconds old; keep it above the longest task (a blind plate solve) so a slow task is not
+# started twice (a repeat would still change nothing: the tasks are idempotent). Workers look
+# for such tasks every DATAS_TASK_RESTORE_INTERVAL seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("DATAS_TASK_VISIBILITY_TIMEOUT", "1800")),
+    "unacked_restore_interval": int(os.environ.get("DATAS_TASK_RESTORE_INTERVAL", "10")),
+    "unacked_restore_throttle": 1,
+}
 # The frame pipeline has its own queue so its workers can run on other machines.
 DATAS_PIPELINE_QUEUE = os.environ.get("DATAS_PIPELINE_QUEUE", "pipeline")
 CELERY_TASK_ROUTES = {"pipeline.*": {"queue": DATAS_PIPELINE_QUEUE}}

@@ -147,7 +147,7 @@ def measure_target(
         raise PipelineError(f"photometry needs a 2-D image, got shape {data.shape}")
     apertures = Apertures.for_fwhm(fwhm_px)
     fwhm = float(fwhm_px) if np.isfinite(fwhm_px) and fwhm_px > 0 else 3.0
-    px, py = (float(v) for v in wcs.all_world2pix([target_ra_deg], [target_dec_deg], 0))
+    px, py = (float(v[0]) for v in wcs.all_world2pix([target_ra_deg], [target_dec_deg], 0))
     if not (np.isfinite(px) and np.isfinite(py)) or not _in_frame(np.array([px]), np.array([py]), data.shape,
                                                                   apertures.outer)[0]:
         raise TargetNotInField(f"the target ({target_ra_deg:.5f}, {target_dec_deg:.5f}) falls at pixel "
@@ -164,7 +164,7 @@ def measure_target(
                                    apertures.radius, (apertures.inner, apertures.outer), noise=noise,
                                    saturation=saturation)
     target, stars = measured[0], measured[1:]
-    ra, dec = (float(v) for v in wcs.all_pix2world([tx], [ty], 0))
+    ra, dec = (float(v[0]) for v in wcs.all_pix2world([tx], [ty], 0))
     outcome = FieldPhotometry(None, tx, ty, ra % 360.0, dec, recentred,
                               float(target["snr"]) if np.isfinite(target["snr"]) else None, apertures, len(rows), flags)
     if target["flag"] & FLAG_SATURATED:

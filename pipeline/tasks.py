@@ -85,11 +85,15 @@ STAGE_TASKS = {"header": read_header, "solve": solve, "grade": grade, "calibrati
                "photometry": photometry, "observation": record_observation, "products": make_products}
 
 
-def frame_chain(frame_id: int):
-    """The whole per-frame chain; stages a frame has passed are no-ops, so it also resumes."""
+def frame_chain(frame_id: int, queue: str | None = None):
+    """The whole per-frame chain; stages a frame has passed are no-ops, so it also resumes.
+
+    ``queue`` overrides the routing (``DATAS_PIPELINE_QUEUE``) for every task of the chain.
+    """
     from observations.states import STAGES
 
-    return chain(*(STAGE_TASKS[stage.name].si(frame_id) for stage in STAGES))
+    options = {"queue": queue} if queue else {}
+    return chain(*(STAGE_TASKS[stage.name].si(frame_id).set(**options) for stage in STAGES))
 
 
 @shared_task(name="pipeline.resume_stalled", ignore_result=True)

@@ -3,6 +3,11 @@ from __future__ import annotations
 
 import pytest
 
+try:
+    import pipeline.solve  # noqa: F401
+except ImportError:  # plate solving arrives with the science branch; until then these cannot run
+    collect_ignore = ["test_pipeline_chain.py", "test_pipeline_worker.py"]
+
 
 @pytest.fixture
 def frame_store(settings, tmp_path):
