@@ -59,11 +59,11 @@ def describe_signature(head: bytes) -> str | None:
         return None
     if not head:
         return "the file is empty"
+    if head.startswith(SIGNATURE) and head[29:30] == b"F":
+        return "the file declares itself non-conforming FITS (SIMPLE = F)"
     for magic, name in OTHER_FORMATS:
         if head.startswith(magic):
             return f"not a FITS file: it is {name}"
-    if head.startswith(b"SIMPLE  =") and head[29:30] == b"F":
-        return "the file declares itself non-conforming (SIMPLE = F)"
     return "not a FITS file: it does not start with 'SIMPLE  =' (the FITS signature)"
 
 

@@ -185,3 +185,21 @@ def test_upload_queues_the_pipeline_after_commit(world, frame_store, settings, d
     finally:
         processing.start_frame_pipeline = original
     assert response.status_code == 201 and started == [response.json()["id"]]
+
+
+def test_frame_pipeline_command_runs_inline_and_reports(world, frame_store):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    response = upload(agent_client(world.a_key), fits_bytes(seed=16, header=light_header(IMAGETYP="Dark Frame")))
+    frame_id = response.json()["id"]
+    out = StringIO()
+    call_command("frame_pipeline", str(frame_id), "--inline", stdout=out)
+    assert out.getvalue().startswith(f"frame {frame_id}: done")
+    frame = Frame.objects.get(pk=frame_id)
+    assert frame.notes["solve"] == "dark frame: no astrometry" and frame.preview_key
+    with pytest.raises(CommandError, match="nothing to do"):
+        call_command("frame_pipeline")
+    with pytest.raises(CommandError, match="no frame"):
+        call_command("frame_pipeline", "999999")
