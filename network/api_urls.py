@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from observations.api import LightCurveView, ObservationViewSet
+from observations.exports.aavso_api import AavsoExportView
 from observations.frames_api import FrameViewSet
 from sites.api import SiteViewSet
 from targets.api import AlertViewSet, CampaignViewSet, TargetViewSet
@@ -27,6 +28,7 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^lightcurve/(?P<target_id>\d+)/?$", LightCurveView.as_view(), name="lightcurve"),
+    re_path(r"^exports/aavso/?$", AavsoExportView.as_view(), name="export-aavso"),
     re_path(r"^observations/(?P<observation_id>[0-9a-fA-F-]{32,36})/frame/?$",
             FrameViewSet.as_view({"post": "upload_for_observation"}), name="observation-frame"),
     *router.urls,

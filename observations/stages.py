@@ -150,9 +150,10 @@ def _observation_fields(frame: Frame, measured: dict) -> dict:
         position = {"ra_deg": measured["target_ra_deg"], "dec_deg": measured["target_dec_deg"],
                     "position_source": PositionSource.ASTROMETRY,
                     "astrometry_error_arcsec": round(max(fwhm / max(snr, 1.0), 0.01), 4)}
-    comparisons = [dict(star, role="comparison") for star in measured.get("comparison_stars") or []]
+    catalog = measured.get("catalog")
+    comparisons = [dict(star, role="comparison", catalog=catalog) for star in measured.get("comparison_stars") or []]
     if measured.get("check_star"):
-        comparisons.append(dict(measured["check_star"], role="check"))
+        comparisons.append(dict(measured["check_star"], role="check", catalog=catalog))
     return dict(
         network_id=frame.network_id, target_id=frame.target_id, site_id=frame.site_id,
         observed_at=frame.observed_at, exposure_sec=frame.exposure_s or 0.0, filter=frame.filter or "none",

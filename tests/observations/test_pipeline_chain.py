@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from observations.exports.aavso import extended_format
 from observations.frame_astrometry import frame_wcs
 from observations.frames import Frame
 from observations.models import Observation
@@ -14,6 +15,7 @@ from tests.network.api_helpers import agent_client, person_client
 from tests.network.factories import build_world, make_target
 from tests.observations.conftest import stored_files
 from tests.observations.sky_frames import SCALE_ARCSEC, TARGET, TARGET_MAG, pixel_error, sky_frame
+from tests.observations.test_aavso import read_extended
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -76,6 +78,11 @@ def test_chain_solves_grades_and_measures_against_the_truth(world, frame_store):
     assert (world.v1.total_observations, world.v1.unique_sites) == (4, 1)
     curve = person_client(world.a_viewer).get(f"/api/v1/lightcurve/{world.v1.pk}").json()["filters"]["V"]
     assert len(curve) == 4 and all(p["airmass"] >= 1 and p["site_id"] == world.a_site.pk for p in curve)
+    # The pipeline's observations are reportable to the AAVSO as they are.
+    _, rows = read_extended(extended_format(observations.select_related("target", "site"), obscode="XYZ",
+                                            software="DATAS").text)
+    assert len(rows) == 4 and all(r["CNAME"] == "ENSEMBLE" and r["CHART"] == "Tycho-2" for r in rows)
+    assert float(rows[0]["MAGNITUDE"]) == pytest.approx(frames[0].photometry["magnitude"], abs=6e-4)
     # Pipeline status, per frame and per target.
     status = person_client(world.a_viewer).get("/api/v1/frames/status", {"target_id": world.v1.pk}).json()
     assert status[0]["frames"] == 4 and status[0]["done"] == 4 and status[0]["progress"] == 1.0
