@@ -193,7 +193,7 @@ def combine_stack(
     out = np.empty((ny, nx), dtype=np.float32)
     rejected = 0
     bands = range(0, ny, settings.band_rows)
-    for start in tqdm(bands, desc="combining", unit="band", disable=not progress, leave=False):
+    for start in tqdm(bands, desc="combining", unit="band", disable=None if progress else True, leave=False):
         rows = slice(start, min(start + settings.band_rows, ny))
         band = np.array(stack[:, rows, :], dtype=np.float64)
         before = np.isnan(band).sum()
@@ -235,7 +235,7 @@ def _combine_frames(
     first_data = prepare(first)
     headers = [first]
     with _stack_storage(len(sources), first_data.shape, budget) as stack:
-        for i, source in enumerate(tqdm(sources, desc="reading", unit="frame", disable=not progress, leave=False)):
+        for i, source in enumerate(tqdm(sources, desc="reading", unit="frame", disable=None if progress else True, leave=False)):
             frame = first if i == 0 else _load(source)
             data = first_data if i == 0 else prepare(frame)
             if data.shape != first_data.shape:
