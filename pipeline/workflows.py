@@ -110,6 +110,32 @@ def _group(frames: list[Frame], key) -> dict:
     return groups
 
 
+def _info(item):
+    return item.info if isinstance(item, Master) else normalise_header(item.header)
+
+
+def _setup(item) -> tuple:
+    """What must be equal for frames to share a master: camera, binning, gain, offset, shape."""
+    info = _info(item)
+    shape = item.data.shape
+    if not isinstance(item, Master):  # a raw frame: the shape it will have once trimmed
+        trim = Sections.from_header(item.header).trim
+        shape = item.data[trim].shape if trim is not None else shape
+    return (info.camera, info.binning, info.gain, info.offset, shape)
+
+
+def _suffix(key, count: int | None) -> str:
+    """A file-name suffix telling set-ups apart (empty when there is only one)."""
+    if count == 1:
+        return ""
+    if isinstance(key, tuple):
+        camera, binning, gain, offset, shape = key
+        parts = [camera, "x".join(map(str, binning)) if binning else None,
+                 f"g{gain:g}" if gain is not None else None, f"o{offset:g}" if offset is not None else None]
+        return "_" + _safe("_".join(p for p in parts if p)) if any(parts) else ""
+    return f"_{key}"
+
+
 def _safe(text: object) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(text)) or "none"
 
@@ -126,22 +152,25 @@ def build_masters(
         return [read_frame(p) for p in fits_files(folder, what)] if folder else []
 
     biases, darks, flats = load(bias_dir, "bias frames"), load(darks_dir, "darks"), load(flats_dir, "flats")
-    bias = None
-    if biases:
-        bias = build_master_bias(biases, Sections.from_header(biases[0].header), settings, progress)
-        write_master(bias, out / "master_bias.fits")
+    by_setup = _group(biases, _setup)
+    for n, group in enumerate(by_setup.values()):
+        bias = build_master_bias(group, Sections.from_header(group[0].header), settings, progress)
+        write_master(bias, out / f"master_bias{_suffix(n, len(by_setup))}.fits")
         masters.append(bias)
-    for exposure, group in _group(darks, lambda f: normalise_header(f.header).exposure_s).items():
+    for (setup, exposure), group in _group(darks, lambda f: (_setup(f), _info(f).exposure_s)).items():
+        bias = next((m for m in masters if m.kind == "bias" and _setup(m) == setup), None)
         dark = build_master_dark(group, bias, Sections.from_header(group[0].header), settings, progress)
-        write_master(dark, out / f"master_dark_{_safe(exposure)}s.fits")
+        write_master(dark, out / f"master_dark_{_safe(exposure)}s{_suffix(setup, None)}.fits")
         masters.append(dark)
-    for filter_name, group in _group(flats, lambda f: normalise_header(f.header).filter).items():
-        info = normalise_header(group[0].header)
-        flat_dark = next((m for m in masters if m.kind == "dark" and m.exposure_s == info.exposure_s), None)
-        if flat_dark is None and bias is None:
-            flat_dark = next((m for m in masters if m.kind == "dark" and m.bias_subtracted), None)
+    for (setup, filter_name), group in _group(flats, lambda f: (_setup(f), _info(f).filter)).items():
+        exposure = _info(group[0]).exposure_s
+        bias = next((m for m in masters if m.kind == "bias" and _setup(m) == setup), None)
+        darks_here = [m for m in masters if m.kind == "dark" and _setup(m) == setup]
+        # Flat-darks of the flats' exposure first; otherwise a bias-subtracted dark, scaled.
+        flat_dark = next((m for m in darks_here if m.exposure_s == exposure), None) or next(
+            (m for m in darks_here if m.bias_subtracted), None)
         flat = build_master_flat(group, bias, flat_dark, Sections.from_header(group[0].header), settings, progress)
-        write_master(flat, out / f"master_flat_{_safe(filter_name)}.fits")
+        write_master(flat, out / f"master_flat_{_safe(filter_name)}{_suffix(setup, None)}.fits")
         masters.append(flat)
     return masters
 

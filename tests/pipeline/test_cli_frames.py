@@ -244,3 +244,24 @@ def test_solve_writes_the_wcs_into_the_header(tmp_path):
     tx, ty = truth.all_world2pix(*sky, 0)
     assert np.hypot(tx - gx.ravel(), ty - gy.ravel()).max() < 0.3
     assert fits.getheader(path)["PLTSOLVD"] is True
+
+
+def test_masters_are_built_per_set_up_and_exposure(capsys, raw_night, tmp_path):
+    detector, _, folders = raw_night
+    rng = np.random.default_rng(6)
+    extra = {"INSTRUME": "SimCam", "XBINNING": 1, "YBINNING": 1, "CCD-TEMP": -10.0, **detector.sections()}
+    for i in range(3):  # 60 s darks beside the 120 s ones, and 2x2-binned darks of another shape
+        write_frame(folders["darks"] / f"d60_{i}.fits", read_out(detector, 0.0, 60.0, rng),
+                    fits.Header({**extra, "IMAGETYP": "DARK", "EXPTIME": 60.0}), dtype=np.uint16)
+        write_frame(folders["darks"] / f"bin2_{i}.fits", rng.normal(1000, 5, (60, 80)),
+                    fits.Header({"INSTRUME": "SimCam", "XBINNING": 2, "YBINNING": 2, "IMAGETYP": "DARK",
+                                 "EXPTIME": 60.0}), dtype=np.uint16)
+    out = tmp_path / "out"
+    code, _, err = run(capsys, "calibrate", "--lights", folders["lights"], "--bias", folders["bias"],
+                       "--darks", folders["darks"], "--out", out)
+    assert code == 0, err
+    names = sorted(p.name for p in (out / "masters").iterdir())
+    assert len([n for n in names if n.startswith("master_dark")]) == 3, names
+    choice = json.loads((out / "calibration.json").read_text())["lights"][0]["choices"]["dark"]
+    assert "dark_60.0s_SimCam_1x1" in choice["master"] and not choice["notes"]
+    assert any("binning 2x2 differs" in r for r in choice["refused"])
