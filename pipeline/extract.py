@@ -33,9 +33,6 @@ DEFAULT_FILTER = np.array([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]], d
 # edge, 16 aperture data incomplete, ...); these are OR-ed into ``flag``.
 FLAG_SATURATED = 4
 FLAG_TRUNCATED = 8
-# Our own: ``fwhm`` is not a profile fit of this source but its half-light diameter scaled by
-# the frame's fitted stars (faint sources beyond ``max_profile_fits``, or failed fits).
-FLAG_FWHM_ESTIMATED = 1 << 10
 
 # SExtractor's PHOT_AUTOPARAMS default and its minimum circular radius (px).
 KRON_FACTOR = 2.5
@@ -147,7 +144,7 @@ def extract_sources(
         Fit Moffat profiles for ``fwhm``; False falls back to the half-light estimate.
     max_profile_fits : int
         Fit at most this many of the highest-peak unsaturated sources; the others get their
-        half-light diameter scaled by the median fitted ratio (flagged FLAG_FWHM_ESTIMATED).
+        half-light diameter scaled by the median fitted ratio (their ``moffat_beta`` is NaN).
     fast : bool
         Detection, barycentres, aperture fluxes and FWHM only: no Kron fluxes, half-light
         radii or windowed centroids (those columns are NaN, ``x_win``/``y_win`` copy x/y).
@@ -168,8 +165,9 @@ def extract_sources(
     - ``peak``: highest background-subtracted pixel; ``background``: local sky level.
     - ``a``, ``b``, ``theta``: second-moment ellipse (px, radians from +x);
       ``elongation`` a/b, ``eccentricity`` sqrt(1 - b²/a²).
-    - ``fwhm`` (px): from a pixel-integrated Moffat fit, ``moffat_beta`` its index;
-      ``half_light_radius`` (px).
+    - ``fwhm`` (px): from a pixel-integrated Moffat fit, ``moffat_beta`` its index; sources
+      not fitted (NaN ``moffat_beta``) get their half-light diameter scaled to the fitted
+      stars' PSF. ``half_light_radius`` (px).
     - ``snr``: flux / flux_err; ``npix``: pixels above threshold; ``flag``: bits above.
     """
     data = as_sep_array(image)
@@ -226,7 +224,6 @@ def extract_sources(
         flag |= _shape_measures(table, residual, objects, err, gain, mask, kron_params)
 
     _measure_fwhm(table, residual, segmap, ids, mask, data, saturation, fit_profiles, max_profile_fits)
-    flag |= table["flag"].astype(np.int64)  # profile-fit bit set by _measure_fwhm
     if fast:
         table["half_light_radius"] = np.nan  # it was only the moments' size guess for the fits
 
@@ -245,7 +242,7 @@ def extract_sources(
 
 def default_aperture_radius(table: np.ndarray) -> float:
     """1.5 x the median FWHM of clean, well-fitted sources (px), at least 3 px."""
-    good = (table["flag"].astype(np.int64) & (FLAG_FWHM_ESTIMATED | FLAG_SATURATED)) == 0
+    good = ((table["flag"].astype(np.int64) & FLAG_SATURATED) == 0) & np.isfinite(table["moffat_beta"])
     fwhm = table["fwhm"][good & np.isfinite(table["fwhm"])]
     return float(max(3.0, 1.5 * np.median(fwhm))) if fwhm.size else 5.0
 
@@ -297,7 +294,6 @@ def _measure_fwhm(table, residual, segmap, ids, mask, data, saturation, fit_prof
     hlr = table["half_light_radius"]
     table["fwhm"] = 2.0 * hlr
     table["moffat_beta"] = np.nan
-    table["flag"] = FLAG_FWHM_ESTIMATED
     if not fit_profiles:
         return
     clean = np.ones(residual.shape, dtype=bool)
@@ -305,7 +301,10 @@ def _measure_fwhm(table, residual, segmap, ids, mask, data, saturation, fit_prof
         clean &= ~mask
     if saturation is not None:
         clean &= data < saturation
-    candidates = np.flatnonzero(hlr > 0)
+    usable = hlr > 0
+    if saturation is not None:
+        usable &= table["peak"] + table["background"] < saturation
+    candidates = np.flatnonzero(usable)
     candidates = candidates[np.argsort(-table["peak"][candidates], kind="stable")][:max_fits]
     if candidates.size == 0:
         return
@@ -325,7 +324,6 @@ def _measure_fwhm(table, residual, segmap, ids, mask, data, saturation, fit_prof
         return
     table["fwhm"][fitted] = fit.fwhm[sane]
     table["moffat_beta"][fitted] = fit.beta[sane]
-    table["flag"][fitted] = 0
     # The half-light diameter over-reads winged profiles by a factor set by the PSF, which
     # the fitted stars of this very frame measure.
     ratio = float(np.median(fit.fwhm[sane] / (2.0 * hlr[fitted])))

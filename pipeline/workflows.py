@@ -31,7 +31,7 @@ from pipeline.catalog import read_reference_catalog
 from pipeline.defects import clean_cosmic_rays, clean_pixels, hot_pixel_map
 from pipeline.differential import Comparison, PhotometryResult, differential_magnitude, header_airmass
 from pipeline.errors import NoStarsError, PipelineError
-from pipeline.extract import FLAG_FWHM_ESTIMATED, extract_sources
+from pipeline.extract import extract_sources
 from pipeline.fitsio import Frame, debayer_bilinear, read_frame, write_frame
 from pipeline.grading import FrameQuality, GradingRules, SessionGrade, grade_session, measure_frame
 from pipeline.headers import normalise_header
@@ -229,7 +229,7 @@ def _calibrate_one(path, out, library, rules, remove_hot_pixels, remove_cosmic_r
 def frame_fwhm(image: np.ndarray) -> tuple[float, np.ndarray]:
     """Median FWHM (px) of the well-measured stars, and the extracted sources."""
     sources = extract_sources(image)
-    fitted = sources[(sources["flag"].astype(int) & FLAG_FWHM_ESTIMATED) == 0]
+    fitted = sources[np.isfinite(sources["moffat_beta"])]
     if len(fitted) < 3:
         raise NoStarsError(f"only {len(fitted)} measurable stars: cannot set the photometry aperture")
     return float(np.median(fitted["fwhm"])), sources
