@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
 
 from pipeline.errors import PipelineError
 
@@ -80,7 +82,7 @@ def _grade(args: argparse.Namespace) -> int:
     session, failures = grade_folder(args.folder, rules, args.threshold, args.catalog, args.catalog_mag_limit,
                                      progress=True)
     if session is None:
-        raise PipelineError(f"{args.folder}: none of the {len(failures)} files could be read: "
+        raise PipelineError(f"{args.folder}: none of the {len(failures)} files could be measured: "
                             + "; ".join(f"{f['file']}: {f['error']}" for f in failures[:3]))
     record = session.as_dict()
     record["errors"] = failures
@@ -91,7 +93,7 @@ def _grade(args: argparse.Namespace) -> int:
         if not frame.accepted:
             _note(f"  rejected {frame.quality.file}: {'; '.join(frame.reasons)}")
     for failure in failures:
-        _note(f"  unreadable {failure['file']}: {failure['error']}")
+        _note(f"  skipped {failure['file']}: {failure['error']}")
     return 0
 
 
@@ -217,6 +219,9 @@ def _write_wcs(path: Path, result) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add grade, calibrate, extract, photometry and solve."""
+    # Capture programs write plenty of non-standard cards; astropy's notes on each would
+    # bury the one line a user needs.
+    warnings.filterwarnings("ignore", message="The following header keyword is invalid", category=AstropyUserWarning)
     grade = subparsers.add_parser("grade", help="grade a folder of frames: accept/reject with reasons, best frame")
     grade.add_argument("folder", type=Path)
     grade.add_argument("--json", required=True, help="output file ('-' for standard output)")

@@ -78,10 +78,10 @@ def test_grade_bad_input(capsys, tmp_path, session_folder):
     broken.mkdir()
     bad_files(broken)
     code, _, err = run(capsys, "grade", broken, "--json", tmp_path / "g.json")
-    assert code == 2 and "none of the 3 files could be read" in err
+    assert code == 2 and "none of the 3 files could be measured" in err
     bad_files(session_folder)  # three unreadable files among good ones: graded, and listed
     code, _, err = run(capsys, "grade", session_folder, "--json", tmp_path / "g.json")
-    assert code == 0 and "unreadable truncated.fits" in err
+    assert code == 0 and "skipped truncated.fits" in err
     assert len(json.loads((tmp_path / "g.json").read_text())["errors"]) == 3
     code, _, err = run(capsys, "grade", session_folder, "--json", session_folder / "light_00.fits" / "g.json")
     assert code == 2 and "cannot write" in err
