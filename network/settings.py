@@ -141,34 +141,67 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+# Development serves static files straight from the apps (no collectstatic needed, no warning
+# about a missing STATIC_ROOT); production runs collectstatic and serves STATIC_ROOT.
+WHITENOISE_AUTOREFRESH = DEBUG
+WHITENOISE_USE_FINDERS = DEBUG
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"
 
-# --- Frame storage (docs/ingest.md) ---------------------------------------------------
-# The local disk under MEDIA_ROOT by default; any S3-compatible store when a bucket is named.
-# S3 credentials come from the usual AWS variables (or the machine's role), never from here.
-DATAS_FRAME_STORAGE = os.environ.get("DATAS_FRAME_STORAGE",
-                                     "s3" if os.environ.get("AWS_STORAGE_BUCKET_NAME") else "local")
-if DATAS_FRAME_STORAGE == "s3":
-    _frames_storage = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
-        "bucket_name": os.environ.get("AWS_STORAGE_BUCKET_NAME", ""),
-        "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
-        "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
-        "location": os.environ.get("DATAS_S3_PREFIX", ""),
-        "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+
+def storages_from_env(environ: dict[str, str]) -> dict:
+    """Where files (FITS frames, uploads) live: the local disk, or S3 when a bucket is named.
+
+    Any S3-compatible store works (AWS, MinIO, Ceph, moto in tests): set
+    ``AWS_STORAGE_BUCKET_NAME`` and, off AWS, ``AWS_S3_ENDPOINT_URL``. Credentials come the
+    usual boto3 way (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` or an instance role).
+    """
+    storages = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    bucket = environ.get("AWS_STORAGE_BUCKET_NAME", "")
+    if bucket:
+        storages["default"] = {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": environ.get("AWS_S3_ENDPOINT_URL") or None,
+                "region_name": environ.get("AWS_S3_REGION_NAME") or None,
+                "location": environ.get("AWS_LOCATION", ""),
+                "default_acl": None,
+                "file_overwrite": False,
+                "querystring_auth": True,
+            },
+        }
+    return storages
+
+
+def frame_storage_from_env(environ: dict[str, str], media_root: Path) -> dict:
+    """The ``frames`` storage (FITS frames, previews, staged uploads; docs/ingest.md).
+
+    The same place as the default storage: ``MEDIA_ROOT/frames`` on disk, or the bucket of
+    ``AWS_STORAGE_BUCKET_NAME``. Keys are content-addressed, so a key is overwritten in place
+    rather than renamed; pre-signed URLs are SigV4 and short-lived.
+    """
+    bucket = environ.get("AWS_STORAGE_BUCKET_NAME", "")
+    if not bucket:
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": str(media_root / "frames"), "base_url": f"/{MEDIA_URL}frames/"}}
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+        "bucket_name": bucket,
+        "endpoint_url": environ.get("AWS_S3_ENDPOINT_URL") or None,
+        "region_name": environ.get("AWS_S3_REGION_NAME") or None,
+        "location": environ.get("AWS_LOCATION", ""),
+        "addressing_style": environ.get("AWS_S3_ADDRESSING_STYLE") or None,
         "signature_version": "s3v4",
-        "file_overwrite": True,
         "default_acl": None,
+        "file_overwrite": True,
         "querystring_expire": 600,
     }}
-else:
-    _frames_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage",
-                       "OPTIONS": {"location": str(MEDIA_ROOT / "frames"), "base_url": f"/{MEDIA_URL}frames/"}}
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    "frames": _frames_storage,
-}
+
+
+STORAGES = {**storages_from_env(dict(os.environ)), "frames": frame_storage_from_env(dict(os.environ), MEDIA_ROOT)}
 # Largest frame accepted, bytes (uploads and pre-signed uploads alike).
 DATAS_MAX_FRAME_BYTES = int(os.environ.get("DATAS_MAX_FRAME_BYTES", str(512 * 1024**2)))
 # How long a pre-signed upload URL stays valid, seconds.

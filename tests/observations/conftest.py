@@ -3,11 +3,6 @@ from __future__ import annotations
 
 import pytest
 
-try:
-    import pipeline.solve  # noqa: F401
-except ImportError:  # plate solving arrives with the science branch; until then these cannot run
-    collect_ignore = ["test_pipeline_chain.py", "test_pipeline_worker.py", "test_pipeline_calibration.py"]
-
 
 @pytest.fixture
 def frame_store(settings, tmp_path):
