@@ -2,8 +2,9 @@
 
 Three checks, each with a message a user can act on: the first bytes are the FITS
 signature (and if not, what the file looks like instead: PNG, JPEG, gzip, XISF, ...); every
-HDU's data, by the size its header declares (FITS standard section 4.4.1.1), lies inside
-the file, which is how a truncated upload shows; and the image itself decodes (including
+HDU's data, by the size its header declares (FITS standard section 4.4.1.1), and its
+padding to a whole 2880-byte block lie inside the file, which is how a truncated upload
+shows; and the image itself decodes (including
 tile-compressed ``.fz``) to a 2-D image or three colour planes.
 """
 from __future__ import annotations
@@ -134,11 +135,15 @@ def _walk(path: Path, size: int) -> list[tuple[int, bool]]:
             if end > size:
                 raise FrameReadError(f"the file is truncated: HDU {index} declares data up to byte {end:,} but "
                                      f"the file has {size:,} bytes ({end - size:,} missing)")
+            padded = data_start + -(-data_bytes // BLOCK) * BLOCK
+            if padded > size:
+                raise FrameReadError(f"the file is truncated: HDU {index}'s data is whole but the padding FITS "
+                                     f"requires to byte {padded:,} is missing (the file has {size:,} bytes)")
             compressed = bool(header.get("ZIMAGE", False))
             naxis = int(header.get("ZNAXIS" if compressed else "NAXIS", 0))
             if naxis >= 2 and (compressed or header.get("XTENSION", "IMAGE").strip() == "IMAGE"):
                 images.append((int(header.get("ZBITPIX" if compressed else "BITPIX", 0)), compressed))
-            offset = data_start + -(-data_bytes // BLOCK) * BLOCK
+            offset = padded
         else:
             raise FrameReadError(f"more than {MAX_HDUS} HDUs: not a single frame")
     if not images:

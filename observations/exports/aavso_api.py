@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.views import APIView
@@ -48,9 +49,9 @@ class AavsoExportView(APIView):
     permission_classes = [NotForAgents]
 
     @extend_schema(parameters=[AavsoExportQuery], responses={
-        (200, "text/plain"): OpenApiResponse(description="AAVSO Extended File Format; X-DATAS-Skipped counts "
+        (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="AAVSO Extended File Format; X-DATAS-Skipped counts "
                                                          "observations left out (the CSV says why)"),
-        (200, "text/csv"): OpenApiResponse(description="One row per observation")})
+        (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="One row per observation")})
     def get(self, request):
         query = AavsoExportQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
