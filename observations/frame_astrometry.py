@@ -125,7 +125,7 @@ def solve_frame(frame: Frame, image: np.ndarray) -> tuple[dict, str]:
     header = header_from_cards(frame.fits_header)
     shape = (frame.height, frame.width)
     solved = header_wcs(header)
-    sources = extract_sources(image, max_sources=SOLVE_SOURCES, fit_profiles=False)
+    sources = extract_sources(image, max_sources=SOLVE_SOURCES, fit_profiles=False, fast=True)
     xy = np.column_stack([sources["x"], sources["y"]]) if len(sources) else np.zeros((0, 2))
     note, reference, astrometry = "", None, {}
     if solved is not None:

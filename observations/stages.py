@@ -31,7 +31,7 @@ from pipeline.errors import PipelineError
 from pipeline.fitscheck import check_fits_file
 from pipeline.fitsio import read_frame
 from pipeline.headers import normalise_header
-from pipeline.preview import PREVIEW_SIDE, THUMBNAIL_SIDE, png_bytes
+from pipeline.preview import PREVIEW_SIDE, THUMBNAIL_SIDE, preview_pngs
 from targets.coverage import refresh_coverage
 from targets.models import Target
 from targets.selectors import find_target_by_name
@@ -186,9 +186,10 @@ def make_products(frame: Frame) -> tuple[dict, str]:
     pixels = _pixels(frame)
     preview, thumbnail = product_key(frame.network_id, frame.sha256, "preview"), \
         product_key(frame.network_id, frame.sha256, "thumbnail")
+    preview_png, thumbnail_png = preview_pngs(pixels, (PREVIEW_SIDE, THUMBNAIL_SIDE))
     try:
-        save_bytes(preview, png_bytes(pixels, PREVIEW_SIDE))
-        save_bytes(thumbnail, png_bytes(pixels, THUMBNAIL_SIDE))
+        save_bytes(preview, preview_png)
+        save_bytes(thumbnail, thumbnail_png)
     except OSError as exc:
         raise StorageUnavailable(f"could not write the previews: {exc}") from exc
     target_id = frame.observation.target_id if frame.observation_id else frame.target_id

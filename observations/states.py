@@ -105,7 +105,9 @@ def complete_stage(frame_model, frame_id: int, name: str, updates: dict, *, seco
     """
     step = stage(name)
     with transaction.atomic():
-        frame = frame_model.objects.select_for_update().filter(pk=frame_id).first()
+        # Only the columns compared or merged here are read; the save writes only what changed.
+        frame = (frame_model.objects.select_for_update().only("id", "state", "timings", "notes")
+                 .filter(pk=frame_id).first())
         if frame is None or frame.state != step.before:
             return False
         for field, value in updates.items():
@@ -118,7 +120,8 @@ def complete_stage(frame_model, frame_id: int, name: str, updates: dict, *, seco
         frame.timings = {**frame.timings, name: round(seconds, 4)}
         if note:
             frame.notes = {**frame.notes, name: note}
-        frame.save()
+        frame.save(update_fields=[*updates, "state", "state_reason", "state_changed_at", "active_stage",
+                                  "active_since", "timings", "notes"])
     return True
 
 

@@ -153,13 +153,13 @@ def measure_target(
         raise TargetNotInField(f"the target ({target_ra_deg:.5f}, {target_dec_deg:.5f}) falls at pixel "
                                f"({px:.0f}, {py:.0f}), off the {data.shape[1]}x{data.shape[0]} frame or within "
                                f"{apertures.outer:.0f} px of its edge")
-    cx, cy, ok = recenter(data, np.array([px]), np.array([py]), fwhm)
+    rows, sx, sy = comparison_candidates(catalog, wcs, data.shape, (px, py), apertures)
+    # One recentring pass for the target and the comparisons (it estimates the sky once).
+    cx, cy, ok = recenter(data, np.concatenate([[px], sx]), np.concatenate([[py], sy]), fwhm)
     tx, ty, recentred = float(cx[0]), float(cy[0]), bool(ok[0])
     flags = [] if recentred else ["target_forced_position"]
-    rows, sx, sy = comparison_candidates(catalog, wcs, data.shape, (tx, ty), apertures)
-    if len(rows):
-        sx, sy, found = recenter(data, sx, sy, fwhm)
-        rows, sx, sy = rows[found], sx[found], sy[found]
+    found = ok[1:]
+    rows, sx, sy = rows[found], cx[1:][found], cy[1:][found]
     measured = aperture_photometry(data, np.concatenate([[tx], sx]), np.concatenate([[ty], sy]),
                                    apertures.radius, (apertures.inner, apertures.outer), noise=noise,
                                    saturation=saturation)

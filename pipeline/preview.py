@@ -7,6 +7,7 @@ pipeline/stretch.py lands in main; replace its body with that module's stretch t
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 from PIL import Image
@@ -25,8 +26,12 @@ def bin_to_fit(image: np.ndarray, max_side: int) -> np.ndarray:
     ny_c, nx_c = (ny // factor) * factor, (nx // factor) * factor
     cropped = data[..., :ny_c, :nx_c]
     shape = (*data.shape[:-2], ny_c // factor, factor, nx_c // factor, factor)
-    with np.errstate(invalid="ignore"):
-        return np.nanmean(cropped.reshape(shape), axis=(-3, -1))
+    blocks = cropped.reshape(shape)
+    if np.isfinite(cropped).all():
+        return blocks.mean(axis=(-3, -1), dtype=np.float32)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks stay NaN
+        return np.nanmean(blocks, axis=(-3, -1))
 
 
 def display_stretch(image: np.ndarray, black_sigma: float = -1.5, white_quantile: float = 0.999,
@@ -56,7 +61,19 @@ def png_bytes(image: np.ndarray, max_side: int) -> bytes:
     Numpy row 0 is the bottom of a FITS image; it is flipped so north-up frames look
     north-up, as in DS9.
     """
-    binned = bin_to_fit(image, max_side)
+    return _png(bin_to_fit(image, max_side), max_side)
+
+
+def preview_pngs(image: np.ndarray, sides: tuple[int, ...] = (PREVIEW_SIDE, THUMBNAIL_SIDE)) -> list[bytes]:
+    """PNGs at several sizes, largest first; each smaller one is binned from the one before."""
+    out, binned = [], np.asarray(image, dtype=np.float32)
+    for side in sorted(sides, reverse=True):
+        binned = bin_to_fit(binned, side)
+        out.append(_png(binned, side))
+    return out
+
+
+def _png(binned: np.ndarray, max_side: int) -> bytes:
     if binned.ndim == 3:
         planes = [display_stretch(plane) for plane in binned]
         pixels = np.stack(planes, axis=-1)
