@@ -139,6 +139,15 @@ class Workers:
                      "--without-heartbeat", "--loglevel=WARNING"], cwd=ROOT, env=env, stdout=out,
                     stderr=subprocess.STDOUT))
 
+    def cpu_seconds(self) -> float:
+        """CPU time of the workers and the solvers they ran (utime, stime and waited children)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for process in self.processes:
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(v) for v in fields[11:15]) / ticks
+        return total
+
     def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:
@@ -161,18 +170,21 @@ def run(ids: list[int], workers: int, media_root: Path, log: Path) -> dict:
     pool = Workers(workers, queue, media_root, log)
     try:
         time.sleep(8)  # let the workers import Django, astropy and the catalogue reader first
+        load = os.getloadavg()[0]
+        cpu_before = pool.cpu_seconds()
         started = time.perf_counter()
         for frame_id in ids:
             frame_chain(frame_id, queue=queue).apply_async()
         while Frame.objects.filter(pk__in=ids).exclude(state__in=list(TERMINAL)).exists():
             time.sleep(0.5)
         wall = time.perf_counter() - started
+        cpu = pool.cpu_seconds() - cpu_before
     finally:
         pool.stop()
         with app.connection_for_write() as conn:
             conn.default_channel.queue_purge(queue)
     frames = list(Frame.objects.filter(pk__in=ids))
-    return {"workers": workers, "wall": wall, "frames": frames}
+    return {"workers": workers, "wall": wall, "frames": frames, "cpu": cpu, "load": load}
 
 
 def report(result: dict) -> dict:
@@ -187,7 +199,12 @@ def report(result: dict) -> dict:
     effective = wall - sum(first) / workers
     per_core = (len(done) - len(first)) / effective * 60.0 / workers
     print(f"-- {workers} worker process(es): {len(done)}/{len(frames)} frames done in {wall:.1f} s = "
-          f"{len(done) / wall * 60:.1f} frames/min ({len(frames) - len(done)} failed)")
+          f"{len(done) / wall * 60:.1f} frames/min ({len(frames) - len(done)} failed); machine load "
+          f"{result['load']:.1f} at the start")
+    cpu_first = sum(first)  # a solve's CPU is mostly solve-field's, about its wall time
+    per_cpu_minute = (len(done) - len(first)) / max(result["cpu"] - cpu_first, 1e-9) * 60.0
+    print(f"   worker CPU {result['cpu']:.1f} s = {1000 * result['cpu'] / len(frames):.0f} ms/frame; "
+          f"{per_cpu_minute:.1f} frames per CPU-minute without the first solves (what one free core does)")
     from observations.states import STAGES
 
     for name in [s.name for s in STAGES]:
@@ -198,7 +215,7 @@ def report(result: dict) -> dict:
           f"the last frames' idle tail)")
     print(f"   plate solves (first of a pointing): {len(first)}, {sum(first):.1f} s; frames per minute per core "
           f"without them: {per_core:.1f} (goal {GOAL_PER_CORE:.0f}: {per_core / GOAL_PER_CORE:.2f}x)")
-    return {"rate": len(done) / wall * 60, "per_core": per_core, "first": first,
+    return {"rate": len(done) / wall * 60, "per_core": per_core, "first": first, "per_cpu_minute": per_cpu_minute,
             "propagated": [f.timings["solve"] for f in frames if f.wcs_source == "propagated"]}
 
 

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import math
 import warnings
+from datetime import timedelta
 
 import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 from django.conf import settings
+from django.utils import timezone
 
 from observations.frame_header import header_from_cards
 from observations.frames import Frame, ImageType, WcsSource
+from observations.states import FrameState
 from pipeline.errors import PipelineError
 from pipeline.extract import extract_sources
-from targets.sky import cone_search
+from targets.sky import angular_separation_deg, cone_search
 
 # Star positions kept per solved frame for later frames to match against.
 REFERENCE_STARS = 150
@@ -31,6 +34,14 @@ SOLVE_SOURCES = 200
 
 class FrameNotSolved(PipelineError):
     """No WCS could be found for a frame; the message gives the solver's reason and hints."""
+
+
+class SolveInProgress(Exception):
+    """An earlier frame of the same pointing is being plate solved: retry soon and propagate.
+
+    Without this, frames of a new pointing reaching several workers at once would each pay
+    for a full solve; with it, the oldest one solves and the others wait a few seconds.
+    """
 
 
 def wcs_from_dict(cards: dict, width: int | None = None, height: int | None = None) -> WCS:
@@ -109,6 +120,24 @@ def find_reference(frame: Frame) -> Frame | None:
     return None
 
 
+def pointing_being_solved(frame: Frame) -> Frame | None:
+    """An older frame of the same site, set-up and pointing that a worker is plate solving now."""
+    ra, dec = frame.header.get("ra_deg"), frame.header.get("dec_deg")
+    if ra is None or dec is None:
+        return None
+    recent = timezone.now() - timedelta(seconds=2 * settings.DATAS_SOLVE_CPU_LIMIT_S + 30)
+    busy = Frame.objects.filter(network_id=frame.network_id, site_id=frame.site_id, width=frame.width,
+                                height=frame.height, state=FrameState.HEADER_READ, active_stage="solve",
+                                active_since__gte=recent, pk__lt=frame.pk).only("id", "header")
+    width_deg = max(frame.width, frame.height) * (hint_scale_arcsec(frame) or 3.0) / 3600.0
+    for other in busy[:20]:
+        other_ra, other_dec = other.header.get("ra_deg"), other.header.get("dec_deg")
+        if other_ra is not None and other_dec is not None and \
+                angular_separation_deg(ra, dec, other_ra, other_dec) <= SAME_POINTING_FRACTION * width_deg:
+            return other
+    return None
+
+
 def solve_frame(frame: Frame, image: np.ndarray) -> tuple[dict, str]:
     """The solve stage on a light: (frame updates, note). Other frame types are skipped.
 
@@ -142,6 +171,10 @@ def solve_frame(frame: Frame, image: np.ndarray) -> tuple[dict, str]:
             except MatchError as exc:
                 note = f"propagation from frame {reference.pk} refused ({exc}); plate solved instead"
                 reference = None
+    if solved is None and reference is None and not note:
+        busy = pointing_being_solved(frame)
+        if busy is not None:
+            raise SolveInProgress(f"frame {busy.pk} of the same pointing is being plate solved")
     if solved is None:
         scale = hint_scale_arcsec(frame)
         hints = SolveHints(ra_deg=frame.header.get("ra_deg"), dec_deg=frame.header.get("dec_deg"),

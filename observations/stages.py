@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError
 
-from observations.frame_astrometry import solve_frame
+from observations.frame_astrometry import SolveInProgress, solve_frame
 from observations.frame_header import header_fields, judge_header
 from observations.frame_measure import grade_frame, luminance, match_calibration, photometry_of_frame
 from observations.frames import Frame, ImageType
@@ -49,8 +49,8 @@ def is_transient(exc: BaseException) -> bool:
     """Failures that may pass on their own: retry the task later."""
     if isinstance(exc, StorageUnavailable | OperationalError | InterfaceError | ConnectionError | TimeoutError):
         return True
-    if isinstance(exc, StageOutOfOrder):
-        return True  # an earlier stage of a re-run is still going
+    if isinstance(exc, StageOutOfOrder | SolveInProgress):
+        return True  # an earlier stage of a re-run, or another frame's solve, is still going
     module = type(exc).__module__
     return module.startswith(("botocore", "urllib3", "redis", "kombu")) and not module.endswith("exceptions.ClientError")
 

@@ -129,3 +129,24 @@ def test_permanent_failures_are_recorded_with_the_reason(world, frame_store):
     status = person_client(world.a_viewer).get("/api/v1/frames/status").json()
     row = next(r for r in status if r["target_id"] == world.v1.pk)
     assert row["failed"] == 1 and row["recent_failures"][0]["state_reason"] == frame.state_reason
+
+
+def test_frames_of_a_pointing_wait_for_its_first_solve(world, frame_store):
+    from django.utils import timezone
+
+    from observations.frame_astrometry import SolveInProgress
+
+    ids = []
+    for i, shift in enumerate([(0.0, 0.0), (4.0, -3.0)]):
+        response = agent_client(world.a_key).post(
+            "/api/v1/frames", {"file": SimpleUploadedFile(f"p{i}.fits", sky_frame(i, shift_px=shift, seed=8).data)},
+            format="multipart")
+        ids.append(response.json()["id"])
+        assert run_stage(ids[-1], "header") == "done"
+    # Another worker has started solving the first frame: the second waits instead of solving too.
+    Frame.objects.filter(pk=ids[0]).update(active_stage="solve", active_since=timezone.now())
+    with pytest.raises(SolveInProgress):
+        run_stage(ids[1], "solve")
+    Frame.objects.filter(pk=ids[0]).update(active_stage="", active_since=None)
+    assert run_stage(ids[0], "solve") == "done" and run_stage(ids[1], "solve") == "done"
+    assert [Frame.objects.get(pk=i).wcs_source for i in ids] == ["solved", "propagated"]

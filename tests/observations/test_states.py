@@ -57,3 +57,27 @@ def test_failures_are_terminal_until_a_rerun(frame):
     frame.refresh_from_db()
     assert (frame.state, frame.state_reason, frame.timings) == ("received", "", {})
     assert restart(Frame, [frame.pk]) == 0  # only done or failed frames restart
+
+
+def test_stalled_frames_are_resumed_and_the_sweep_is_scheduled(monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_celery_beat.models import PeriodicTask
+
+    import observations.processing as processing
+
+    site = build_world().a_site
+    long_ago = timezone.now() - timedelta(hours=2)
+    waiting = make_frame(site, state=FrameState.GRADED, state_changed_at=long_ago)
+    stuck = make_frame(site, state=FrameState.SOLVED, state_changed_at=long_ago, active_stage="grade",
+                       active_since=long_ago)
+    make_frame(site, state=FrameState.GRADED)  # moved recently: left alone
+    make_frame(site, state=FrameState.DONE, state_changed_at=long_ago)
+    make_frame(site, state=FrameState.FAILED, state_changed_at=long_ago)
+    queued = []
+    monkeypatch.setattr(processing, "start_frame_pipeline", queued.append)
+    assert processing.resume_stalled_frames(30) == 2
+    assert sorted(queued) == sorted([waiting.pk, stuck.pk])
+    task = PeriodicTask.objects.get(task="pipeline.resume_stalled")
+    assert task.enabled and task.interval.every == 15
