@@ -16,7 +16,9 @@ import uuid
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
-from django.db import models
+from django.db import models, transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils import timezone
 
 from network.models import Network
@@ -164,3 +166,12 @@ class TargetPipelineStatus(Target):
         proxy = True
         verbose_name = "pipeline status per target"
         verbose_name_plural = "pipeline status per target"
+
+
+@receiver(post_delete, sender=Frame, dispatch_uid="datas-frame-files")
+def _delete_frame_files(sender, instance: Frame, **kwargs) -> None:
+    """A deleted frame takes its file and previews with it, once the deletion is committed."""
+    from observations.storage import delete_quietly
+
+    keys = [instance.storage_key, instance.preview_key, instance.thumbnail_key]
+    transaction.on_commit(lambda: [delete_quietly(key) for key in keys if key])

@@ -201,7 +201,11 @@ class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def _serve(self, key: str, content_type: str, filename: str | None = None):
         if is_s3():
             return HttpResponseRedirect(download_url(key))
-        response = FileResponse(frame_storage().open(key, "rb"), content_type=content_type)
+        try:
+            handle = frame_storage().open(key, "rb")
+        except FileNotFoundError:
+            raise NotFound(f"{key} is missing from the frame storage") from None
+        response = FileResponse(handle, content_type=content_type)
         if filename:
             response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response

@@ -203,3 +203,15 @@ def test_frame_pipeline_command_runs_inline_and_reports(world, frame_store):
         call_command("frame_pipeline")
     with pytest.raises(CommandError, match="no frame"):
         call_command("frame_pipeline", "999999")
+
+
+def test_deleting_a_frame_removes_its_file(world, frame_store, django_capture_on_commit_callbacks):
+    response = upload(agent_client(world.a_key), fits_bytes(seed=17))
+    frame = Frame.objects.get(pk=response.json()["id"])
+    assert len(stored_files(frame_store)) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        frame.delete()
+    assert stored_files(frame_store) == []
+    missing = upload(agent_client(world.a_key), fits_bytes(seed=18)).json()["id"]
+    (frame_store / Frame.objects.get(pk=missing).storage_key).unlink()
+    assert agent_client(world.a_key).get(f"/api/v1/frames/{missing}/file").status_code == 404
