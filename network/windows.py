@@ -167,6 +167,25 @@ def best_in_run(times: np.ndarray, altitude: np.ndarray, first: int, last: int) 
     return float(times[k]), float(altitude[k])
 
 
+def best_before(times: np.ndarray, altitude: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, time and altitude of the highest point of ``altitude[row, :stop[row]]`` (vectorised)."""
+    n, t = altitude.shape
+    masked = np.where(np.arange(t)[None, :] < stop[:, None], altitude, -np.inf)
+    k = np.argmax(masked, axis=1)
+    rows = np.arange(n)
+    best_t, best_alt = times[k].astype(np.float64), altitude[rows, k].astype(np.float64)
+    inner = (k > 0) & (k < stop - 1)
+    if inner.any():
+        r, kk = rows[inner], k[inner]
+        y0, y1, y2 = altitude[r, kk - 1], altitude[r, kk], altitude[r, kk + 1]
+        curvature = y0 - 2 * y1 + y2
+        ok = curvature < 0
+        shift = np.where(ok, 0.5 * (y0 - y2) / np.where(ok, curvature, -1.0), 0.0)
+        best_t[r] = times[kk] + shift * (times[kk + 1] - times[kk])
+        best_alt[r] = y1 - 0.25 * (y0 - y2) * shift
+    return best_t, best_alt
+
+
 def windows_from_margin(times: np.ndarray, margin: np.ndarray, apparent_altitude: np.ndarray,
                         edge_times: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
                         min_duration_s: float = 0.0) -> list[list[Window]]:
