@@ -51,27 +51,36 @@ def assign_urgent(site: np.ndarray, target: np.ndarray, score: np.ndarray, capac
 
 
 class SiteQueue:
-    """One site's candidates: those still at their bound (best first) and those checked (a heap)."""
+    """One site's candidates: those still at their bound (best first), those checked (a heap),
+    and ``frontier``, a bound on every target not yet drawn into the queue (-inf when none)."""
 
-    __slots__ = ("waiting", "bounds", "next", "checked")
+    __slots__ = ("waiting", "bounds", "next", "checked", "frontier")
 
-    def __init__(self, waiting: np.ndarray, bounds: np.ndarray) -> None:
-        self.waiting = waiting.tolist()
-        self.bounds = bounds.tolist()
+    def __init__(self) -> None:
+        self.waiting: list[int] = []
+        self.bounds: list[float] = []
         self.next = 0
         self.checked: list[tuple[float, int]] = []
+        self.frontier = -np.inf
 
-    def extend(self, waiting: np.ndarray, bounds: np.ndarray) -> None:
-        """Append candidates whose bounds are no higher than any already here."""
+    def extend(self, waiting: np.ndarray, bounds: np.ndarray, more: bool) -> None:
+        """Append candidates (bounds best first, none above those already here)."""
         self.waiting = self.waiting[self.next:] + waiting.tolist()
         self.bounds = self.bounds[self.next:] + bounds.tolist()
         self.next = 0
+        self.frontier = float(bounds[-1]) if more and len(bounds) else -np.inf
 
-    def head(self) -> tuple[float, bool]:
-        """Best score on offer and whether it is a bound (needs checking); (-inf, False) if empty."""
+    def head(self) -> tuple[float, str]:
+        """Best score on offer and what it is: ``bound`` (check it), ``exact`` (take it) or
+        ``frontier`` (draw more candidates first); (-inf, 'empty') when nothing is left."""
         bound = self.bounds[self.next] if self.next < len(self.bounds) else -np.inf
         exact = -self.checked[0][0] if self.checked else -np.inf
-        return (bound, True) if bound > exact else (exact, False)
+        best = max(bound, exact)
+        if self.frontier > best:
+            return self.frontier, "frontier"
+        if best == -np.inf:
+            return best, "empty"
+        return (bound, "bound") if bound > exact else (exact, "exact")
 
 
 class LazyGreedy:
@@ -82,8 +91,9 @@ class LazyGreedy:
     refine : callable
         ``refine(site, pool_indices) -> exact scores`` (0 = not observable).
     refill : callable
-        ``refill(site) -> (pool_indices, bounds)`` with the site's next candidates, called
-        when a site runs dry before its list is full; empty arrays when there are none.
+        ``refill(site) -> (pool_indices, bounds, more)`` with the site's next candidates, best
+        first, and whether any remain beyond them; called when the best a site might still
+        offer lies beyond the candidates drawn so far.
     target_of : ndarray of int
         Target row of each pool index.
     batch : int
@@ -91,17 +101,14 @@ class LazyGreedy:
     """
 
     def __init__(self, refine: Callable[[int, np.ndarray], np.ndarray],
-                 refill: Callable[[int], tuple[np.ndarray, np.ndarray]],
+                 refill: Callable[[int], tuple[np.ndarray, np.ndarray, bool]],
                  target_of: Callable[[], np.ndarray], batch: int = 64) -> None:
         self.refine, self.refill, self.target_of, self.batch = refine, refill, target_of, batch
         self.queues: dict[int, SiteQueue] = {}
 
-    def add(self, site: int, pool_indices: np.ndarray, bounds: np.ndarray) -> None:
-        """Queue a site's candidates (bounds best first)."""
-        if site in self.queues:
-            self.queues[site].extend(pool_indices, bounds)
-        else:
-            self.queues[site] = SiteQueue(pool_indices, bounds)
+    def add(self, site: int, pool_indices: np.ndarray, bounds: np.ndarray, more: bool) -> None:
+        """Queue a site's candidates (bounds best first); ``more``: others exist beyond them."""
+        self.queues.setdefault(site, SiteQueue()).extend(pool_indices, bounds, more)
 
     def run(self, capacity: np.ndarray, quota: np.ndarray, filled: np.ndarray, given: np.ndarray,
             taken: set[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -114,20 +121,17 @@ class LazyGreedy:
             key, s = heapq.heappop(heap)
             queue = self.queues[s]
             while filled[s] < capacity[s]:
-                score, is_bound = queue.head()
-                if score == -np.inf:
-                    pool_indices, bounds = self.refill(s)
-                    if len(pool_indices) == 0:
-                        break
-                    queue.extend(pool_indices, bounds)
-                    targets = self.target_of()
-                    continue
-                if score <= 0:
+                score, kind = queue.head()
+                if kind == "empty" or score <= 0:
                     break
                 if heap and score < -heap[0][0]:
                     heapq.heappush(heap, (-score, s))  # another site now offers more
                     break
-                if is_bound:
+                if kind == "frontier":
+                    queue.extend(*self.refill(s))
+                    targets = self.target_of()
+                    continue
+                if kind == "bound":
                     self._check(s, queue, targets, given, quota)
                     continue
                 _, i = heapq.heappop(queue.checked)

@@ -318,28 +318,26 @@ def schedule_network(targets: Sequence[TargetSpec], sites: Sequence[SiteSpec], n
         rows, bounds, eligible = bulk_candidates(factors, contexts, int(wanted.max()), None, config.chunk_targets)
         stats["bulk_s"] += time.perf_counter() - tick
         depth = dict(zip([c.index for c in contexts], wanted.tolist(), strict=True))
-        left = dict(zip([c.index for c in contexts], eligible.tolist(), strict=True))
         refills = dict.fromkeys(depth, 0)
 
-        def refill(site_row: int) -> tuple[np.ndarray, np.ndarray]:
-            examined = pool.examined(site_row)
-            if refills[site_row] >= config.refill_rounds or left[site_row] <= examined.size:
-                return np.empty(0, np.int64), np.empty(0)
+        def refill(site_row: int) -> tuple[np.ndarray, np.ndarray, bool]:
             tick = time.perf_counter()
             refills[site_row] += 1
             depth[site_row] *= 4
             exclude = given >= target_table.site_quota
-            exclude[examined] = True
-            more, more_bounds, _ = bulk_candidates(factors, [by_index[site_row]], depth[site_row], exclude,
-                                                   config.chunk_targets)
+            exclude[pool.examined(site_row)] = True
+            more, more_bounds, eligible_now = bulk_candidates(factors, [by_index[site_row]], depth[site_row],
+                                                              exclude, config.chunk_targets)
             stats["bulk_s"] += time.perf_counter() - tick
             stats["refills"] += 1
-            return pool.add(site_row, more[0]), more_bounds[0]
+            beyond = eligible_now[0] > more[0].size and refills[site_row] < config.refill_rounds
+            return pool.add(site_row, more[0]), more_bounds[0], bool(beyond)
 
         greedy = LazyGreedy(refine, refill, lambda: pool.target)
-        for ctx, site_rows, site_bounds in zip(contexts, rows, bounds, strict=True):
+        for ctx, site_rows, site_bounds, count in zip(contexts, rows, bounds, eligible, strict=True):
             keep = slice(0, depth[ctx.index])
-            greedy.add(ctx.index, pool.add(ctx.index, site_rows[keep]), site_bounds[keep])
+            beyond = count > site_rows[keep].size and config.refill_rounds > 0
+            greedy.add(ctx.index, pool.add(ctx.index, site_rows[keep]), site_bounds[keep], bool(beyond))
         stats["pairs_bounded"] = float(pool.site.size)
         tick = time.perf_counter()
         inner = stats["refine_s"] + stats["bulk_s"]
