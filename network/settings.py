@@ -41,6 +41,10 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "django_celery_beat",
+    "network",
+    "sites",
+    "targets",
+    "observations",
 ]
 
 MIDDLEWARE = [
@@ -73,6 +77,9 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------
+if not os.environ.get("DATABASE_URL"):
+    # The embedded default keeps its SQLite file under var/, which a fresh clone lacks.
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'datas.sqlite3'}",
@@ -128,13 +135,35 @@ MEDIA_URL = "media/"
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # Bearer first, so an unauthenticated request gets 401 with WWW-Authenticate: Bearer.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "network.api.BearerKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["network.api.Authenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["network.api.AgentRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "network.api.Pagination",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer",
+                                 "rest_framework.renderers.BrowsableAPIRenderer"],
 }
+# Requests per site key (DRF rate syntax: N/second|minute|hour|day).
+DATAS_AGENT_THROTTLE_RATE = os.environ.get("DATAS_AGENT_THROTTLE_RATE", "120/minute")
+# How far in the future an observed_at may be (clock skew of the site PC), seconds.
+DATAS_CLOCK_SKEW_SECONDS = int(os.environ.get("DATAS_CLOCK_SKEW_SECONDS", "120"))
 SPECTACULAR_SETTINGS = {
     "TITLE": "DATAS API",
     "DESCRIPTION": "Tasking, observations and data for networks of amateur and robotic telescopes.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "network.schema.strip_trailing_slashes",
+    ],
 }
+
+# --- DATAS ----------------------------------------------------------------------------
+# A site counts as online when its agent checked in within this many seconds.
+DATAS_SITE_ONLINE_SECONDS = int(os.environ.get("DATAS_SITE_ONLINE_SECONDS", "900"))
 
 LOGGING = {
     "version": 1,

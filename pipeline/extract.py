@@ -3,20 +3,43 @@
 The one extraction every stage shares (grading, photometry, registration, live stacking,
 the agent). Coordinates are 0-based pixel centres in numpy order: ``x`` is the column,
 ``y`` the row. Fluxes are in the image's units (ADU unless the caller converted).
+
+With ``noise="global"``, ``aperture_radius=5`` and ``deblend_cont=1.0`` the catalogue is the
+one SExtractor 2.x writes with the configuration in shared/data/sep (checked in
+tests/pipeline/test_extract.py): same objects, same barycentres, FLUX_APER to 1e-6.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import sep
 
 from pipeline.errors import PipelineError
+from pipeline.psf import cut_stamps, fit_moffat
 
-# Columns every SourceTable carries, in this order.
+# Columns every SourceTable carries, in this order (the shared contract; append only).
 SOURCE_COLUMNS = (
     "x", "y", "flux", "flux_err", "peak", "a", "b", "theta", "fwhm", "elongation", "npix", "flag",
+    "x_win", "y_win", "flux_auto", "flux_auto_err", "kron_radius", "half_light_radius",
+    "eccentricity", "snr", "background", "moffat_beta",
 )
+
+# SExtractor's default detection filter (default.conv, a 3x3 "all-ground" kernel).
+DEFAULT_FILTER = np.array([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]], dtype=np.float32)
+
+# Flag bits, SExtractor's meanings (1 neighbours, 2 blended, 4 saturated, 8 truncated at the
+# edge, 16 aperture data incomplete, ...); these are OR-ed into ``flag``.
+FLAG_SATURATED = 4
+FLAG_TRUNCATED = 8
+# Our own: ``fwhm`` is not a profile fit of this source but its half-light diameter scaled by
+# the frame's fitted stars (faint sources beyond ``max_profile_fits``, or failed fits).
+FLAG_FWHM_ESTIMATED = 1 << 10
+
+# SExtractor's PHOT_AUTOPARAMS default and its minimum circular radius (px).
+KRON_FACTOR = 2.5
+KRON_MIN_RADIUS = 3.5
 
 
 @dataclass(frozen=True)
@@ -34,15 +57,36 @@ def as_sep_array(image: np.ndarray) -> np.ndarray:
     data = np.asarray(image)
     if data.ndim != 2:
         raise PipelineError(f"expected a 2-D image, got an array of shape {data.shape}")
+    if data.dtype == np.float32 and data.dtype.isnative and data.flags.c_contiguous:
+        return data
     return np.ascontiguousarray(data, dtype=np.float32)
+
+
+def _as_mask(mask: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    if mask is None:
+        return None
+    mask = np.ascontiguousarray(mask, dtype=bool)
+    if mask.shape != shape:
+        raise PipelineError(f"mask shape {mask.shape} does not match the image shape {shape}")
+    return mask
 
 
 def estimate_background(
     image: np.ndarray, mask: np.ndarray | None = None, box_size: int = 64, filter_size: int = 3
 ) -> Background:
-    """Mesh background and noise (SExtractor's algorithm) in image units."""
+    """Mesh background and noise (SExtractor's algorithm) in image units.
+
+    ``box_size`` is the mesh cell (px) and ``filter_size`` the median filter over cells.
+    Non-finite pixels are masked rather than poisoning the mesh.
+    """
     data = as_sep_array(image)
-    bkg = sep.Background(data, mask=mask, bw=box_size, bh=box_size, fw=filter_size, fh=filter_size)
+    bad = ~np.isfinite(data)
+    mask = _as_mask(mask, data.shape)
+    if bad.any():
+        mask = bad if mask is None else (mask | bad)
+        data = np.where(bad, 0.0, data).astype(np.float32)
+    box = int(max(8, min(box_size, *data.shape)))
+    bkg = sep.Background(data, mask=mask, bw=box, bh=box, fw=filter_size, fh=filter_size)
     return Background(bkg.back(), bkg.rms(), float(bkg.globalback), float(bkg.globalrms))
 
 
@@ -53,6 +97,17 @@ def extract_sources(
     min_area: int = 5,
     background: Background | None = None,
     max_sources: int | None = None,
+    *,
+    noise: Literal["map", "global"] = "map",
+    aperture_radius: float | None = None,
+    gain: float | None = None,
+    saturation: float | None = None,
+    deblend_cont: float = 0.005,
+    deblend_nthresh: int = 32,
+    filter_kernel: np.ndarray | None = DEFAULT_FILTER,
+    kron_params: tuple[float, float] = (KRON_FACTOR, KRON_MIN_RADIUS),
+    fit_profiles: bool = True,
+    max_profile_fits: int = 300,
 ) -> np.ndarray:
     """Detect sources and measure them.
 
@@ -70,35 +125,178 @@ def extract_sources(
         A precomputed background; estimated when omitted.
     max_sources : int, optional
         Keep only the brightest ``max_sources``.
+    noise : {"map", "global"}
+        Threshold against the local noise map (robust on stacks whose depth varies), or
+        against the single global rms as SExtractor does without a weight map.
+    aperture_radius : float, optional
+        Radius (px) of the circular aperture for ``flux``. By default 1.5 x the median FWHM
+        of the well-measured stars (at least 3 px), the radius that maximises signal to
+        noise for a Moffat star.
+    gain : float, optional
+        e-/ADU, for the Poisson term of the flux errors; without it errors are background
+        noise only (SExtractor's GAIN = 0).
+    saturation : float, optional
+        Level (image units, background included) at which pixels saturate; such sources get
+        ``FLAG_SATURATED`` and their saturated pixels stay out of the profile fit.
+    deblend_cont, deblend_nthresh, filter_kernel
+        SExtractor's DEBLEND_MINCONT, DEBLEND_NTHRESH and FILTER_NAME (None: no filter).
+    kron_params : (float, float)
+        SExtractor's PHOT_AUTOPARAMS: the Kron factor and the minimum circular radius (px).
+    fit_profiles : bool
+        Fit Moffat profiles for ``fwhm``; False falls back to the half-light estimate.
+    max_profile_fits : int
+        Fit at most this many of the highest-peak unsaturated sources; the others get their
+        half-light diameter scaled by the median fitted ratio (flagged FLAG_FWHM_ESTIMATED).
 
     Returns
     -------
-    numpy structured array with the columns in ``SOURCE_COLUMNS``, brightest first.
-    ``fwhm`` (px) comes from the half-light radius of a Gaussian equivalent; ``elongation``
-    is a/b.
+    numpy structured array with the columns in ``SOURCE_COLUMNS``, brightest ``flux`` first:
+
+    - ``x``, ``y``: isophotal barycentre (px, SExtractor's X_IMAGE - 1);
+      ``x_win``, ``y_win``: windowed centroid (XWIN_IMAGE - 1), more precise for stars.
+    - ``flux``, ``flux_err``: circular aperture flux and error; ``flux_auto`` (Kron),
+      whose aperture has semi-axes ``kron_radius`` x (a, b), SExtractor's KRON_RADIUS.
+    - ``peak``: highest background-subtracted pixel; ``background``: local sky level.
+    - ``a``, ``b``, ``theta``: second-moment ellipse (px, radians from +x);
+      ``elongation`` a/b, ``eccentricity`` sqrt(1 - b²/a²).
+    - ``fwhm`` (px): from a pixel-integrated Moffat fit, ``moffat_beta`` its index;
+      ``half_light_radius`` (px).
+    - ``snr``: flux / flux_err; ``npix``: pixels above threshold; ``flag``: bits above.
     """
     data = as_sep_array(image)
+    mask = _as_mask(mask, data.shape)
+    finite = np.isfinite(data)
+    if not finite.all():
+        mask = ~finite if mask is None else (mask | ~finite)
+        data = np.where(finite, data, 0.0).astype(np.float32)
     bkg = background or estimate_background(data, mask=mask)
     residual = data - bkg.level
-    objects = sep.extract(residual, threshold_sigma, err=bkg.rms, mask=mask, minarea=min_area)
+    err = bkg.global_rms if noise == "global" else bkg.rms
+    if not np.all(np.asarray(err) > 0):
+        raise PipelineError("the background noise is zero: the frame is blank or synthetic without noise")
+    try:
+        objects, segmap = sep.extract(
+            residual, threshold_sigma, err=err, mask=mask, minarea=min_area,
+            filter_kernel=filter_kernel, deblend_cont=deblend_cont, deblend_nthresh=deblend_nthresh,
+            segmentation_map=True,
+        )
+    except Exception as exc:  # sep raises bare Exception for pixel-stack overflows
+        raise PipelineError(f"source extraction failed: {exc}") from None
     table = np.zeros(len(objects), dtype=[(name, "f8") for name in SOURCE_COLUMNS])
     if len(objects) == 0:
         return table
-    table["x"], table["y"] = objects["x"], objects["y"]
+    x, y = objects["x"], objects["y"]
+    a, b, theta = objects["a"], objects["b"], objects["theta"]
+    flag = objects["flag"].astype(np.int64)
+    table["x"], table["y"] = x, y
     table["peak"] = objects["peak"]
-    table["a"], table["b"], table["theta"] = objects["a"], objects["b"], objects["theta"]
+    table["a"], table["b"], table["theta"] = a, b, theta
     table["npix"] = objects["npix"]
-    table["flag"] = objects["flag"]
-    table["elongation"] = objects["a"] / np.maximum(objects["b"], 1e-6)
-    flux, flux_err, _ = sep.sum_circle(
-        residual, objects["x"], objects["y"], 3.0 * np.maximum(objects["a"], 1.0), err=bkg.rms, mask=mask
+    table["elongation"] = a / np.maximum(b, 1e-6)
+    table["eccentricity"] = np.sqrt(np.clip(1.0 - (b / np.maximum(a, 1e-6)) ** 2, 0.0, 1.0))
+    table["background"] = bkg.level[
+        np.clip(np.rint(y).astype(int), 0, data.shape[0] - 1), np.clip(np.rint(x).astype(int), 0, data.shape[1] - 1)
+    ]
+    if saturation is not None:
+        flag |= np.where(objects["peak"] + table["background"] >= saturation, FLAG_SATURATED, 0)
+
+    # Kron (AUTO) flux, then half-light radius normalised to it, then windowed centroids:
+    # the same chain and constants SExtractor uses.
+    kron, kflag = sep.kron_radius(residual, x, y, a, b, theta, 6.0, mask=mask)
+    kron = np.nan_to_num(kron)
+    flag |= kflag
+    auto_flux, auto_err, aflag = _kron_flux(residual, x, y, a, b, theta, kron, err, gain, mask, *kron_params)
+    flag |= aflag
+    table["kron_radius"] = kron_params[0] * kron
+    table["flux_auto"], table["flux_auto_err"] = auto_flux, auto_err
+    normflux = np.where(auto_flux > 0, auto_flux, np.maximum(objects["flux"], 1e-30))
+    hlr, _ = sep.flux_radius(residual, x, y, 6.0 * np.maximum(a, 0.5), 0.5, normflux=normflux, subpix=5, mask=mask)
+    hlr = np.nan_to_num(hlr, nan=0.5)
+    table["half_light_radius"] = hlr
+    x_win, y_win, wflag = sep.winpos(residual, x, y, 2.0 * hlr / 2.35, mask=mask)
+    moved = ~np.isfinite(x_win) | ~np.isfinite(y_win) | (np.hypot(x_win - x, y_win - y) > 2.0 * np.maximum(a, 1.0))
+    table["x_win"] = np.where(moved, x, x_win)
+    table["y_win"] = np.where(moved, y, y_win)
+
+    _measure_fwhm(table, residual, segmap, mask, data, saturation, fit_profiles, max_profile_fits)
+    flag |= table["flag"].astype(np.int64)  # profile-fit bit set by _measure_fwhm
+
+    if aperture_radius is None:
+        aperture_radius = default_aperture_radius(table)
+    flux, flux_err, pflag = sep.sum_circle(
+        residual, x, y, aperture_radius, err=err, gain=gain, mask=mask, subpix=5
     )
+    flag |= pflag
     table["flux"], table["flux_err"] = flux, flux_err
-    radius, _ = sep.flux_radius(
-        residual, objects["x"], objects["y"], 6.0 * np.maximum(objects["a"], 1.0), 0.5,
-        normflux=flux, subpix=5,
-    )
-    # For a Gaussian the half-light radius is FWHM / 2.
-    table["fwhm"] = 2.0 * radius
-    table = table[np.argsort(-table["flux"])]
+    table["snr"] = flux / np.where(flux_err > 0, flux_err, np.inf)
+    table["flag"] = flag
+    table = table[np.argsort(-table["flux"], kind="stable")]
     return table[:max_sources] if max_sources else table
+
+
+def default_aperture_radius(table: np.ndarray) -> float:
+    """1.5 x the median FWHM of clean, well-fitted sources (px), at least 3 px."""
+    good = (table["flag"].astype(np.int64) & (FLAG_FWHM_ESTIMATED | FLAG_SATURATED)) == 0
+    fwhm = table["fwhm"][good & np.isfinite(table["fwhm"])]
+    return float(max(3.0, 1.5 * np.median(fwhm))) if fwhm.size else 5.0
+
+
+def _kron_flux(residual, x, y, a, b, theta, kron, err, gain, mask, factor, min_radius):
+    """FLUX_AUTO: elliptical aperture of ``factor`` Kron radii, or a circle when smaller."""
+    use_circle = factor * kron * np.sqrt(a * b) < min_radius
+    flux = np.zeros(len(x))
+    ferr = np.zeros(len(x))
+    flag = np.zeros(len(x), dtype=np.int64)
+    ell = ~use_circle
+    if ell.any():
+        flux[ell], ferr[ell], flag[ell] = sep.sum_ellipse(
+            residual, x[ell], y[ell], a[ell], b[ell], theta[ell], factor * kron[ell],
+            err=err, gain=gain, mask=mask, subpix=1,
+        )
+    if use_circle.any():
+        flux[use_circle], ferr[use_circle], flag[use_circle] = sep.sum_circle(
+            residual, x[use_circle], y[use_circle], min_radius,
+            err=err, gain=gain, mask=mask, subpix=1,
+        )
+    return flux, ferr, flag
+
+
+def _measure_fwhm(table, residual, segmap, mask, data, saturation, fit_profiles, max_fits):
+    """Fill ``fwhm`` and ``moffat_beta`` from Moffat fits of the brightest clean sources."""
+    hlr = table["half_light_radius"]
+    table["fwhm"] = 2.0 * hlr
+    table["moffat_beta"] = np.nan
+    table["flag"] = FLAG_FWHM_ESTIMATED
+    if not fit_profiles:
+        return
+    clean = np.ones(residual.shape, dtype=bool)
+    if mask is not None:
+        clean &= ~mask
+    if saturation is not None:
+        clean &= data < saturation
+    candidates = np.flatnonzero(hlr > 0)
+    candidates = candidates[np.argsort(-table["peak"][candidates], kind="stable")][:max_fits]
+    if candidates.size == 0:
+        return
+    # Stamps of about two half-light diameters; a few huge stars are fitted on their core,
+    # which is what FWHM describes.
+    half = int(np.clip(np.ceil(4.0 * np.median(hlr[candidates])), 4, 15))
+    x, y = table["x_win"][candidates], table["y_win"][candidates]
+    seg, _, _ = cut_stamps(segmap.astype(np.float64), x, y, half, fill=-1.0)
+    ok, _, _ = cut_stamps(clean.astype(np.float64), x, y, half, fill=0.0)
+    ids = (candidates + 1).astype(np.float64)
+    # Each star is fitted on sky pixels and its own pixels, never on its neighbours'.
+    weights = (ok > 0.5) & ((seg == 0) | (seg == ids[:, None, None]))
+    fit = fit_moffat(residual, x, y, hlr[candidates], table["peak"][candidates], half=half, stamp_weights=weights)
+    sane = np.isfinite(fit.fwhm) & (fit.fwhm > 0.5) & (fit.fwhm < 4.0 * half)
+    fitted = candidates[sane]
+    if fitted.size == 0:
+        return
+    table["fwhm"][fitted] = fit.fwhm[sane]
+    table["moffat_beta"][fitted] = fit.beta[sane]
+    table["flag"][fitted] = 0
+    # The half-light diameter over-reads winged profiles by a factor set by the PSF, which
+    # the fitted stars of this very frame measure.
+    ratio = float(np.median(fit.fwhm[sane] / (2.0 * hlr[fitted])))
+    rest = np.setdiff1d(np.arange(len(table)), fitted)
+    table["fwhm"][rest] = 2.0 * hlr[rest] * ratio

@@ -31,6 +31,7 @@ have indiserver || missing+=(indi-bin)
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 
 # --- PostgreSQL + Q3C -------------------------------------------------------------------
+export PGOPTIONS="-c client_min_messages=warning"
 pg_answers() { psql "$1" -XAtqc 'select 1' >/dev/null 2>&1; }
 if [ -n "${DATABASE_URL:-}" ] && [[ "$DATABASE_URL" == postgres* ]] && pg_answers "$DATABASE_URL"; then
   db_url="$DATABASE_URL"

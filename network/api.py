@@ -1,0 +1,188 @@
+"""What every API v1 view shares: authentication, tenant scope, roles, throttling, pages.
+
+Two kinds of caller reach the API:
+
+* people, through the session (the portal) or a personal token (``Bearer dut_...``), acting in
+  the networks where they hold a Membership;
+* site agents, through a site key (``Bearer dsk_...``), acting for exactly one site. Their
+  ``request.user`` is a `SiteAgent` and ``request.auth`` the `SiteKey`.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import BasePermission
+from rest_framework.throttling import SimpleRateThrottle
+
+from network.keys import SITE_KEY_KIND, USER_TOKEN_KIND
+from network.models import MANAGING_ROLES, Network
+from network.services import TokenRejected, authenticate_user_token
+from network.tenancy import networks_for, role_in
+from sites.models import Site, SiteKey
+from sites.services import KeyRejected, authenticate_site_key
+
+NETWORK_HEADER = "HTTP_X_DATAS_NETWORK"
+
+
+class SiteAgent:
+    """The principal of a request made with a site key: it acts for one site only."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+    id = None
+
+    def __init__(self, key: SiteKey) -> None:
+        self.key = key
+        self.site: Site = key.site
+        self.network: Network = key.site.network
+
+    @property
+    def username(self) -> str:
+        return f"agent:{self.site.pk}"
+
+    def __str__(self) -> str:
+        return f"agent of {self.site}"
+
+
+class BearerKeyAuthentication(BaseAuthentication):
+    """``Authorization: Bearer <key>`` with a site key (agents) or a personal token (people)."""
+
+    def authenticate(self, request):
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != b"bearer":
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("the Authorization header must read 'Bearer <key>'")
+        try:
+            presented = parts[1].decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise exceptions.AuthenticationFailed("the key contains non-ASCII characters") from exc
+        kind = presented.split("_", 1)[0]
+        try:
+            if kind == SITE_KEY_KIND:
+                key = authenticate_site_key(presented)
+                return SiteAgent(key), key
+            if kind == USER_TOKEN_KIND:
+                token = authenticate_user_token(presented)
+                return token.user, token
+        except (KeyRejected, TokenRejected) as exc:
+            raise exceptions.AuthenticationFailed(str(exc)) from exc
+        raise exceptions.AuthenticationFailed("unknown key: site keys start 'dsk_', personal tokens 'dut_'")
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="datas"'
+
+
+def is_agent(request) -> bool:
+    return isinstance(request.auth, SiteKey)
+
+
+class AgentRateThrottle(SimpleRateThrottle):
+    """Per-key request budget for site agents (``DATAS_AGENT_THROTTLE_RATE``); people pass."""
+
+    scope = "agent"
+
+    def get_rate(self) -> str:
+        return settings.DATAS_AGENT_THROTTLE_RATE
+
+    def allow_request(self, request, view) -> bool:
+        # The rate is read per request so a deployment (or a test) can change it at run time.
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+    def get_cache_key(self, request, view) -> str | None:
+        if not is_agent(request):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+
+
+class NotForAgents(BasePermission):
+    """People only: a site key gets 403 here."""
+
+    message = "site keys may not use this endpoint; use a personal token or log in"
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated and not is_agent(request))
+
+
+class Authenticated(BasePermission):
+    """A logged-in person or a site agent."""
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated)
+
+
+class Pagination(LimitOffsetPagination):
+    default_limit = 100
+    max_limit = 1000
+
+
+def scoped_networks(request, roles: Iterable[str] | None = None) -> QuerySet[Network]:
+    """Networks the caller may act in, narrowed by ``?network=<slug>`` or ``X-DATAS-Network``.
+
+    An agent's scope is its site's network. A person's is every network where they hold one
+    of ``roles`` (any role when None).
+    """
+    if is_agent(request):
+        return Network.objects.filter(pk=request.auth.network_id, is_active=True)
+    networks = networks_for(request.user, roles)
+    slug = request.query_params.get("network") or request.META.get(NETWORK_HEADER)
+    if slug:
+        networks = networks.filter(slug=slug)
+    return networks
+
+
+def network_for_write(request, slug: str | None, roles: Iterable[str]) -> Network:
+    """The network a person is creating something in, checked against their role.
+
+    ``slug`` may be omitted when the person can act in exactly one network.
+    """
+    allowed = scoped_networks(request, roles)
+    if slug:
+        network = allowed.filter(slug=slug).first()
+        if network is None:
+            raise exceptions.ValidationError(
+                {"network": [f"you cannot do this in network {slug!r} (not a member, or your role is too low)"]})
+        return network
+    choices = list(allowed[:2])
+    if len(choices) == 1:
+        return choices[0]
+    if not choices:
+        raise exceptions.PermissionDenied("your role does not allow this in any of your networks")
+    raise exceptions.ValidationError({"network": ["you belong to several networks: give the network's slug"]})
+
+
+def require_role(request, network_id: int, roles: Iterable[str], message: str) -> None:
+    """Raise 403 unless the person holds one of ``roles`` in the network."""
+    if role_in(request.user, network_id) not in set(roles):
+        raise exceptions.PermissionDenied(message)
+
+
+def can_manage(request, network_id: int) -> bool:
+    return not is_agent(request) and role_in(request.user, network_id) in MANAGING_ROLES
+
+
+def can_operate_site(request, site: Site) -> bool:
+    """Agents of the site, its owner, and the network's managers may act for a site."""
+    if is_agent(request):
+        return request.auth.site_id == site.pk
+    return site.owner_id == request.user.pk or can_manage(request, site.network_id)
+
+
+def get_scoped_or_404(queryset: QuerySet, **lookup):
+    """One row from an already-scoped queryset; rows of other networks look absent (404)."""
+    try:
+        return queryset.get(**lookup)
+    except (queryset.model.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404(f"no {queryset.model._meta.verbose_name} with {lookup}") from exc

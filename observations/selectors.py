@@ -1,0 +1,75 @@
+"""Read-side queries for observations: light curves."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+from astropy.time import Time
+
+from observations.models import Observation
+from targets.models import Target
+
+
+def light_curve(target: Target, *, filter_name: str | None = None, after: datetime | None = None,
+                before: datetime | None = None, max_points: int = 2000) -> dict[str, list[dict]]:
+    """A target's photometry per filter, time-ordered, with errors.
+
+    Parameters
+    ----------
+    target : Target
+        Whose light curve.
+    filter_name : str, optional
+        Only this filter.
+    after, before : datetime, optional
+        UTC bounds on ``observed_at``.
+    max_points : int
+        Per filter at most this many points: longer series are averaged in equal time bins
+        (inverse-variance weighted when errors are known) so plots never fetch every datum.
+
+    Returns
+    -------
+    dict
+        ``{filter: [{"t", "mjd", "magnitude", "error", "n", "site_id"}, ...]}``; ``n`` is the
+        number of observations in a point and ``site_id`` is None for a multi-site bin.
+    """
+    rows = Observation.objects.filter(target=target, magnitude__isnull=False)
+    if filter_name:
+        rows = rows.filter(filter=filter_name)
+    if after:
+        rows = rows.filter(observed_at__gte=after)
+    if before:
+        rows = rows.filter(observed_at__lte=before)
+    by_filter: dict[str, list[tuple]] = {}
+    for row in rows.order_by("filter", "observed_at").values_list(
+            "filter", "observed_at", "magnitude", "magnitude_error", "site_id"):
+        by_filter.setdefault(row[0], []).append(row[1:])
+    return {name: _points(series, max_points) for name, series in by_filter.items()}
+
+
+def _points(series: list[tuple], max_points: int) -> list[dict]:
+    times = [s[0] for s in series]
+    mjd = Time(times).mjd if times else np.array([])
+    if len(series) <= max_points:
+        return [{"t": t, "mjd": float(m), "magnitude": mag, "error": err, "n": 1, "site_id": site}
+                for (t, mag, err, site), m in zip(series, mjd, strict=True)]
+    mags = np.array([s[1] for s in series], dtype=float)
+    errs = np.array([np.nan if s[2] is None else s[2] for s in series], dtype=float)
+    sites = np.array([s[3] for s in series])
+    edges = np.linspace(mjd[0], mjd[-1], max_points + 1)
+    bins = np.clip(np.searchsorted(edges, mjd, side="right") - 1, 0, max_points - 1)
+    points = []
+    for b in np.unique(bins):
+        inside = bins == b
+        m, e = mags[inside], errs[inside]
+        if np.all(np.isfinite(e) & (e > 0)):
+            w = 1 / e**2
+            mean, error = float(np.sum(w * m) / np.sum(w)), float(np.sqrt(1 / np.sum(w)))
+        else:
+            mean = float(np.mean(m))
+            error = float(np.std(m) / np.sqrt(m.size)) if m.size > 1 else None
+        centre = float(np.mean(mjd[inside]))
+        site_ids = set(sites[inside].tolist())
+        points.append({"t": Time(centre, format="mjd").to_datetime(timezone=UTC),
+                       "mjd": centre, "magnitude": mean, "error": error, "n": int(inside.sum()),
+                       "site_id": site_ids.pop() if len(site_ids) == 1 else None})
+    return points

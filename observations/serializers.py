@@ -1,0 +1,115 @@
+"""API v1 shapes for observations and light curves."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import serializers
+
+from observations.models import Observation, PositionSource
+
+
+class PhotometrySerializer(serializers.Serializer):
+    magnitude = serializers.FloatField(required=False, allow_null=True, min_value=-30, max_value=40)
+    error = serializers.FloatField(required=False, allow_null=True, min_value=0)
+    comparison_stars = serializers.ListField(child=serializers.DictField(), required=False)
+    method = serializers.CharField(required=False, allow_blank=True, max_length=32)
+
+
+class AstrometrySerializer(serializers.Serializer):
+    ra_deg = serializers.FloatField()
+    dec_deg = serializers.FloatField(min_value=-90, max_value=90)
+    error_arcsec = serializers.FloatField(required=False, allow_null=True, min_value=0)
+
+    def validate_ra_deg(self, value: float) -> float:
+        if not 0 <= value < 360:
+            raise serializers.ValidationError("ra_deg must be in [0, 360) degrees")
+        return value
+
+
+class ObservationInputSerializer(serializers.Serializer):
+    """One uploaded observation. ``site_id`` may be left out by an agent (its key names the site)."""
+
+    observation_id = serializers.UUIDField(help_text="Chosen by the client; a retry reuses it.")
+    target_id = serializers.IntegerField()
+    site_id = serializers.IntegerField(required=False)
+    observed_at = serializers.DateTimeField(help_text="Mid-exposure, UTC (ISO-8601).")
+    exposure_sec = serializers.FloatField()
+    filter = serializers.CharField(max_length=32)
+    airmass = serializers.FloatField(required=False, allow_null=True)
+    seeing_arcsec = serializers.FloatField(required=False, allow_null=True, min_value=0)
+    photometry = PhotometrySerializer(required=False)
+    astrometry = AstrometrySerializer(required=False, allow_null=True)
+    quality_flags = serializers.ListField(child=serializers.CharField(max_length=40), required=False)
+    fits_header = serializers.DictField(required=False)
+    image_ref = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+    def validate_exposure_sec(self, value: float) -> float:
+        if value <= 0:
+            raise serializers.ValidationError("exposure_sec must be greater than 0 seconds")
+        return value
+
+    def validate_airmass(self, value: float | None) -> float | None:
+        if value is not None and value < 1:
+            raise serializers.ValidationError("airmass must be at least 1 (1 = zenith)")
+        return value
+
+    def validate_observed_at(self, value):
+        skew = timedelta(seconds=settings.DATAS_CLOCK_SKEW_SECONDS)
+        if value > timezone.now() + skew:
+            raise serializers.ValidationError("observed_at is in the future; send the UTC mid-exposure time")
+        return value
+
+    def validate(self, attrs):
+        # Site, target and filter checks need the caller's scope (see observations.services).
+        resolve = self.context["resolve"]
+        return resolve(attrs)
+
+
+class ObservationSerializer(serializers.ModelSerializer):
+    network = serializers.CharField(source="network.slug", read_only=True)
+    target_id = serializers.IntegerField(read_only=True)
+    target_name = serializers.CharField(source="target.name", read_only=True)
+    site_id = serializers.IntegerField(read_only=True)
+    photometry = serializers.SerializerMethodField()
+    position = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Observation
+        fields = ["observation_id", "network", "target_id", "target_name", "site_id", "observed_at",
+                  "exposure_sec", "filter", "airmass", "seeing_arcsec", "photometry", "position",
+                  "quality_flags", "fits_header", "image_ref", "created_at"]
+        read_only_fields = fields
+
+    def get_photometry(self, obs: Observation) -> dict:
+        return {"magnitude": obs.magnitude, "error": obs.magnitude_error,
+                "comparison_stars": obs.comparison_stars, "method": obs.photometry_method}
+
+    def get_position(self, obs: Observation) -> dict:
+        return {"ra_deg": obs.ra_deg, "dec_deg": obs.dec_deg, "source": obs.position_source,
+                "error_arcsec": obs.astrometry_error_arcsec,
+                "measured": obs.position_source == PositionSource.ASTROMETRY}
+
+
+class ObservationSearchResultSerializer(ObservationSerializer):
+    separation_deg = serializers.FloatField(read_only=True)
+
+    class Meta(ObservationSerializer.Meta):
+        fields = [*ObservationSerializer.Meta.fields, "separation_deg"]
+        read_only_fields = fields
+
+
+class BatchResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField(help_text="How many records were new")
+    existing = serializers.IntegerField(help_text="How many were already stored (retries)")
+    results = ObservationSerializer(many=True)
+
+
+class LightCurvePointSerializer(serializers.Serializer):
+    t = serializers.DateTimeField(help_text="UTC")
+    mjd = serializers.FloatField()
+    magnitude = serializers.FloatField()
+    error = serializers.FloatField(allow_null=True)
+    n = serializers.IntegerField(help_text="Observations averaged into this point")
+    site_id = serializers.IntegerField(allow_null=True)

@@ -1,0 +1,87 @@
+"""Site keys and heartbeats: the state changes of a site, in one place."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from network.keys import SITE_KEY_KIND, MalformedKey, generate_key, key_matches, parse_key
+from sites.models import Site, SiteKey
+
+# Writing last_used_at on every request would turn each agent poll into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class KeyRejected(Exception):
+    """A presented site key is unknown, malformed or revoked."""
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A new key: ``plaintext`` is shown to the user once and never stored."""
+
+    key: SiteKey
+    plaintext: str
+
+
+def issue_site_key(site: Site, label: str = "", created_by: AbstractBaseUser | None = None) -> IssuedKey:
+    """Create a new API key for ``site``; older keys stay valid until revoked (rotation)."""
+    new = generate_key(SITE_KEY_KIND)
+    key = SiteKey.objects.create(site=site, label=label, lookup=new.lookup, digest=new.digest,
+                                 created_by=created_by)
+    return IssuedKey(key=key, plaintext=new.plaintext)
+
+
+def revoke_site_key(key: SiteKey) -> None:
+    """Revoke a key at once; the agent using it gets 401 from its next request."""
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+
+
+def authenticate_site_key(plaintext: str) -> SiteKey:
+    """The active key matching ``plaintext``, with its site; raise `KeyRejected` otherwise."""
+    try:
+        kind, lookup = parse_key(plaintext)
+    except MalformedKey as exc:
+        raise KeyRejected(str(exc)) from exc
+    if kind != SITE_KEY_KIND:
+        raise KeyRejected("not a site key")
+    key = SiteKey.objects.select_related("site", "site__network").filter(lookup=lookup).first()
+    if key is None or not key_matches(plaintext, key.digest):
+        raise KeyRejected("unknown site key")
+    if not key.is_active:
+        raise KeyRejected("this site key was revoked; ask the site owner for a new one")
+    if not key.site.is_active or not key.site.network.is_active:
+        raise KeyRejected("the site or its network is deactivated")
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        SiteKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key
+
+
+@transaction.atomic
+def record_heartbeat(site: Site, *, status: str | None = None, weather_status: str | None = None,
+                     weather: dict | None = None) -> Site:
+    """Mark ``site`` as seen now and store what its agent reports about itself and the sky."""
+    now = timezone.now()
+    site.last_seen = now
+    fields = ["last_seen"]
+    if status is not None:
+        site.status = status
+        fields.append("status")
+    if weather_status is not None or weather is not None:
+        if weather_status is not None:
+            site.weather_status = weather_status
+            fields.append("weather_status")
+        if weather is not None:
+            site.weather = weather
+            fields.append("weather")
+        site.weather_reported_at = now
+        fields.append("weather_reported_at")
+    site.save(update_fields=fields)
+    return site

@@ -1,0 +1,44 @@
+"""Keep each target's coverage counters (observations, sites, last 7 days) up to date."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from targets.models import Target
+
+
+def refresh_coverage(target_ids: Iterable[int] | None = None) -> int:
+    """Recompute coverage for the given targets (all when None); return how many changed.
+
+    Runs after every observation upload for the targets it touched, and nightly (the
+    ``targets.refresh_all_coverage`` task) so ``observations_last_7d`` decays without uploads.
+    """
+    from observations.models import Observation
+
+    targets = Target.objects.all()
+    if target_ids is not None:
+        targets = targets.filter(pk__in=list(target_ids))
+    week_ago = timezone.now() - timedelta(days=7)
+    stats = {
+        row["target_id"]: row
+        for row in Observation.objects.filter(target__in=targets).values("target_id").annotate(
+            total=Count("id"), sites=Count("site_id", distinct=True),
+            recent=Count("id", filter=Q(observed_at__gte=week_ago)), last=Max("observed_at"))
+    }
+    changed = []
+    for target in targets.only("id", "total_observations", "unique_sites", "observations_last_7d",
+                               "last_observed_at"):
+        row = stats.get(target.pk, {"total": 0, "sites": 0, "recent": 0, "last": None})
+        new = (row["total"], row["sites"], row["recent"], row["last"])
+        old = (target.total_observations, target.unique_sites, target.observations_last_7d,
+               target.last_observed_at)
+        if new != old:
+            (target.total_observations, target.unique_sites, target.observations_last_7d,
+             target.last_observed_at) = new
+            changed.append(target)
+    Target.objects.bulk_update(changed, ["total_observations", "unique_sites", "observations_last_7d",
+                                         "last_observed_at"])
+    return len(changed)

@@ -1,0 +1,172 @@
+"""API v1 shapes for targets, campaigns and alerts."""
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from targets.models import Alert, AlertSource, Campaign, Target, validate_time_windows
+from targets.sky import InvalidSkyPosition, check_position
+
+
+class RequirementsSerializer(serializers.Serializer):
+    filters = serializers.ListField(child=serializers.CharField(), source="required_filters", required=False)
+    exposure_sec = serializers.FloatField(min_value=0.001, required=False, allow_null=True)
+    total_hours = serializers.FloatField(min_value=0, required=False, allow_null=True)
+    time_windows = serializers.JSONField(required=False, validators=[validate_time_windows],
+                                         help_text='[{"start": ISO, "end": ISO, "priority_boost": 1.0}] (UTC)')
+
+
+class CoverageSerializer(serializers.Serializer):
+    total_observations = serializers.IntegerField(read_only=True)
+    unique_sites = serializers.IntegerField(read_only=True)
+    observations_last_7d = serializers.IntegerField(read_only=True)
+    last_observed_at = serializers.DateTimeField(read_only=True)
+
+
+class TargetSerializer(serializers.ModelSerializer):
+    network = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    aliases = serializers.SerializerMethodField()
+    requirements = RequirementsSerializer(source="*", read_only=True)
+    coverage = CoverageSerializer(source="*", read_only=True)
+
+    class Meta:
+        model = Target
+        fields = ["id", "network", "name", "aliases", "ra_deg", "dec_deg", "target_type", "magnitude", "priority",
+                  "cadence_hours", "min_observations", "requirements", "is_active", "expires_at", "metadata",
+                  "coverage", "created_at"]
+        read_only_fields = fields
+
+    def get_aliases(self, target: Target) -> list[str]:
+        return [alias.name for alias in target.aliases.all()]
+
+
+class TargetSearchResultSerializer(TargetSerializer):
+    separation_deg = serializers.FloatField(read_only=True, help_text="Distance from the cone centre.")
+
+    class Meta(TargetSerializer.Meta):
+        fields = [*TargetSerializer.Meta.fields, "separation_deg"]
+        read_only_fields = fields
+
+
+class TargetWriteSerializer(serializers.ModelSerializer):
+    network = serializers.SlugField(required=False, help_text="Slug of the network; optional if you manage one.")
+    aliases = serializers.ListField(child=serializers.CharField(max_length=120), required=False)
+    requirements = RequirementsSerializer(source="*", required=False)
+
+    class Meta:
+        model = Target
+        fields = ["network", "name", "aliases", "ra_deg", "dec_deg", "target_type", "magnitude", "priority",
+                  "cadence_hours", "min_observations", "requirements", "is_active", "expires_at", "metadata"]
+        validators = []  # names are unique per network; the service checks them with the network
+
+    def validate_ra_deg(self, value: float) -> float:
+        if not 0 <= value < 360:
+            raise serializers.ValidationError("ra_deg must be in [0, 360) degrees")
+        return value
+
+
+class RankedTargetSerializer(TargetSerializer):
+    rank = serializers.IntegerField(read_only=True)
+    score = serializers.FloatField(read_only=True)
+    reason = serializers.CharField(read_only=True)
+
+    class Meta(TargetSerializer.Meta):
+        fields = ["rank", "score", "reason", *TargetSerializer.Meta.fields]
+        read_only_fields = fields
+
+
+class RankedListSerializer(serializers.Serializer):
+    site_id = serializers.IntegerField()
+    network = serializers.CharField()
+    generated_at = serializers.DateTimeField()
+    targets = RankedTargetSerializer(many=True)
+
+
+class ConeQuerySerializer(serializers.Serializer):
+    """``ra``, ``dec`` and ``radius_deg`` query parameters: all three or none."""
+
+    ra = serializers.FloatField(required=False, min_value=0, max_value=360)
+    dec = serializers.FloatField(required=False, min_value=-90, max_value=90)
+    radius_deg = serializers.FloatField(required=False, min_value=1e-6, max_value=180)
+
+    def validate(self, attrs):
+        given = {k for k in ("ra", "dec", "radius_deg") if k in attrs}
+        if given and given != {"ra", "dec", "radius_deg"}:
+            missing = sorted({"ra", "dec", "radius_deg"} - given)
+            raise serializers.ValidationError({name: ["needed for a cone search (give ra, dec and radius_deg)"]
+                                               for name in missing})
+        if given:
+            try:
+                check_position(attrs["ra"], attrs["dec"], attrs["radius_deg"])
+            except InvalidSkyPosition as exc:
+                raise serializers.ValidationError({"radius_deg": [str(exc)]}) from exc
+        return attrs
+
+
+class RankingQuerySerializer(serializers.Serializer):
+    site_id = serializers.IntegerField(required=False)
+    count = serializers.IntegerField(required=False, min_value=1, max_value=500, default=20)
+    priority_min = serializers.FloatField(required=False)
+    campaign = serializers.IntegerField(required=False, help_text="Campaign id")
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    network = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    target_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Campaign
+        fields = ["id", "network", "name", "description", "starts_at", "ends_at", "priority_boost", "is_active",
+                  "coverage_policy", "coverage_sites", "target_count", "created_at"]
+        read_only_fields = fields
+
+
+class TargetProgressSerializer(serializers.Serializer):
+    target_id = serializers.IntegerField()
+    name = serializers.CharField()
+    observations = serializers.IntegerField()
+    sites = serializers.IntegerField()
+    observations_needed = serializers.IntegerField()
+    sites_needed = serializers.IntegerField()
+    fraction = serializers.FloatField()
+
+
+class CampaignProgressSerializer(serializers.Serializer):
+    targets_total = serializers.IntegerField()
+    targets_complete = serializers.IntegerField()
+    observations = serializers.IntegerField()
+    fraction = serializers.FloatField(help_text="0..1, mean over targets")
+
+
+class CampaignDetailSerializer(CampaignSerializer):
+    progress = CampaignProgressSerializer(read_only=True)
+    targets = TargetProgressSerializer(many=True, read_only=True, source="progress.targets")
+
+    class Meta(CampaignSerializer.Meta):
+        fields = [*CampaignSerializer.Meta.fields, "progress", "targets"]
+        read_only_fields = fields
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    network = serializers.SlugField(required=False, help_text="Slug of the network; optional if you manage one.")
+    source = serializers.ChoiceField(choices=AlertSource.choices)
+    target_id = serializers.IntegerField(read_only=True, allow_null=True)
+    create_target = serializers.BooleanField(
+        write_only=True, default=False,
+        help_text="Create a transient target when no target lies within the error radius.")
+
+    class Meta:
+        model = Alert
+        fields = ["id", "network", "source", "external_id", "ra_deg", "dec_deg", "error_radius_arcsec",
+                  "alert_type", "priority", "payload", "received_at", "target_id", "create_target"]
+        read_only_fields = ["id", "target_id"]
+        validators = []  # (network, source, external_id) is the idempotency key, handled by the service
+
+    def validate_ra_deg(self, value: float) -> float:
+        if not 0 <= value < 360:
+            raise serializers.ValidationError("ra_deg must be in [0, 360) degrees")
+        return value
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["network"] = instance.network.slug
+        return data
