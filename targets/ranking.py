@@ -1,79 +1,85 @@
-"""Which targets a site should observe next: a placeholder until the network scheduler lands.
+"""Which targets a site should observe next: the network scheduler's cached list for the site.
 
-`placeholder_ranked_targets` is the one function ``GET /api/v1/targets?site_id=`` calls; the
-scheduler (network/scheduling/) replaces it with the real ranking and keeps the signature.
+``GET /api/v1/targets?site_id=`` calls :func:`ranked_targets`. The list comes from the last
+scheduler pass (:mod:`network.schedules`): a cache read and one query for the rows, however
+many targets the network has.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from django.db.models import Max, Q
-from django.utils import timezone
-
+from network.schedules import site_list
 from sites.models import Site
-from targets.models import Campaign, Target
+from targets.models import Campaign, CampaignTarget, Target
 
 
 @dataclass(frozen=True)
 class RankedTarget:
-    """A target with its score for one site (higher first) and a short reason."""
+    """A target with its score for one site (higher first), a short reason and its plan.
+
+    ``plan`` holds the scheduler's entry: filter plan, window, best time, altitude, airmass,
+    Moon distance, whether it is urgent and the score terms.
+    """
 
     target: Target
     score: float
     reason: str = ""
+    plan: dict[str, Any] = field(default_factory=dict)
 
 
-def _crude_dec_reachable(site: Site, dec_deg: float) -> bool:
-    """True when the target ever rises above the site's altitude floor (meridian altitude)."""
-    meridian_altitude = 90.0 - abs(site.latitude - dec_deg)
-    return meridian_altitude >= site.min_altitude_deg
+@dataclass(frozen=True)
+class RankedList:
+    """A site's list with when it was made, until when it holds and whether it is out of date."""
+
+    targets: list[RankedTarget]
+    generated_at: str | None
+    valid_until: str | None
+    last_changed: str | None
+    etag: str
+    stale: bool
+    reason: str
 
 
-def placeholder_ranked_targets(site: Site, count: int, priority_min: float | None = None,
-                               campaign: Campaign | None = None) -> list[RankedTarget]:
-    """Rank the site's network's active targets by priority, campaign boost and staleness.
+PLAN_FIELDS = ("urgent", "filter_plan", "window_start", "window_end", "best_time", "altitude_deg",
+               "best_altitude_deg", "airmass", "moon_separation_deg", "terms")
+
+
+def explain(terms: dict[str, float]) -> str:
+    """The two terms that moved the score most, in words (e.g. 'urgency x4.0, cadence x3.0')."""
+    notable = sorted(((abs(v - 1.0), k, v) for k, v in terms.items() if k != "priority" and v != 1.0), reverse=True)
+    return ", ".join(f"{k} x{v:.2f}" for _, k, v in notable[:2]) or "priority"
+
+
+def ranked_targets(site: Site, count: int, priority_min: float | None = None,
+                   campaign: Campaign | None = None) -> RankedList:
+    """The site's ranked list from the last scheduler pass, best first.
 
     Parameters
     ----------
     site : Site
-        The site asking; only its network's targets are considered.
+        The site asking; lists only ever hold its own network's targets.
     count : int
-        How many targets to return at most.
+        How many entries at most.
     priority_min : float, optional
         Leave out targets whose base priority is below this.
     campaign : Campaign, optional
         Only targets of this campaign (already checked to be in the site's network).
-
-    Returns
-    -------
-    list of RankedTarget
-        Best first. Ignores time of night, weather and the Moon: that is the scheduler's job.
     """
-    now = timezone.now()
-    targets = (Target.objects.filter(network_id=site.network_id, is_active=True)
-               .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-               .annotate(campaign_boost=Max("campaign_memberships__campaign__priority_boost",
-                                            filter=Q(campaign_memberships__campaign__is_active=True))))
+    payload = site_list(site)
+    entries = payload.get("entries", [])
+    if priority_min is None and campaign is None:
+        entries = entries[: max(0, count)]
+    ids = [e["target_id"] for e in entries]
+    rows = (Target.objects.filter(pk__in=ids, network_id=site.network_id).select_related("network")
+            .prefetch_related("aliases"))
     if priority_min is not None:
-        targets = targets.filter(priority__gte=priority_min)
+        rows = rows.filter(priority__gte=priority_min)
     if campaign is not None:
-        targets = targets.filter(campaign_memberships__campaign=campaign)
-    ranked = []
-    for target in targets:
-        if not _crude_dec_reachable(site, target.dec_deg):
-            continue
-        hours_since = ((now - target.last_observed_at).total_seconds() / 3600
-                       if target.last_observed_at else None)
-        cadence = target.cadence_hours or 24.0
-        # Overdue targets climb: 1 at one cadence since the last observation, capped at 3.
-        staleness = 3.0 if hours_since is None else min(3.0, hours_since / cadence)
-        score = target.priority + (target.campaign_boost or 0.0) + staleness
-        if target.total_observations < target.min_observations:
-            score += 1.0
-        reason = "never observed" if hours_since is None else f"last observed {hours_since:.1f} h ago"
-        ranked.append(RankedTarget(target=target, score=round(score, 4), reason=reason))
-    ranked.sort(key=lambda r: (-r.score, r.target.name))
-    return ranked[: max(0, count)]
-
-
-
+        rows = rows.filter(pk__in=CampaignTarget.objects.filter(campaign=campaign).values("target_id"))
+    by_id = {t.pk: t for t in rows}
+    ranked = [RankedTarget(by_id[e["target_id"]], e["score"], explain(e["terms"]),
+                           {k: e[k] for k in PLAN_FIELDS})
+              for e in entries if e["target_id"] in by_id][: max(0, count)]
+    return RankedList(ranked, payload.get("generated_at"), payload.get("valid_until"), payload.get("last_changed"),
+                      payload.get("etag", ""), payload.get("stale", False), payload.get("reason", ""))

@@ -80,7 +80,7 @@ class TargetSpec:
     ra_deg, dec_deg : float
         ICRS/J2000 (degrees).
     priority : float
-        > 0; larger is more important.
+        >= 0; larger is more important (0: never scheduled).
     magnitude : float or None
         Brightness in the band that matters for detection.
     cadence_hours : float or None
@@ -132,8 +132,8 @@ class TargetSpec:
             raise SchedulingError(f"target {label!r}: ra_deg {self.ra_deg} must be in [0, 360)")
         if not -90.0 <= self.dec_deg <= 90.0:
             raise SchedulingError(f"target {label!r}: dec_deg {self.dec_deg} must be in [-90, 90]")
-        if self.priority <= 0:
-            raise SchedulingError(f"target {label!r}: priority must be > 0, got {self.priority}")
+        if not self.priority >= 0:
+            raise SchedulingError(f"target {label!r}: priority must be >= 0, got {self.priority}")
         if self.exposure_sec <= 0:
             raise SchedulingError(f"target {label!r}: exposure_sec must be > 0, got {self.exposure_sec}")
         if self.cadence_hours is not None and self.cadence_hours <= 0:

@@ -66,7 +66,7 @@ def test_inactive_and_expired_targets_get_no_priority():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"ra_deg": 360.0}, "ra_deg"), ({"dec_deg": -91.0}, "dec_deg"), ({"priority": 0}, "priority"),
+    ({"ra_deg": 360.0}, "ra_deg"), ({"dec_deg": -91.0}, "dec_deg"), ({"priority": -1}, "priority"),
     ({"exposure_sec": 0}, "exposure_sec"), ({"cadence_hours": -1}, "cadence"),
 ])
 def test_bad_targets_are_refused_with_the_field_named(kwargs, message):
