@@ -5,9 +5,12 @@ transform (one call per target, frame reused per site), then priority x campaign
 cadence deficit x altitude bonus x recent-site penalty, sorted. It runs on a subset (it
 needs about a millisecond per pair), and our full pass runs on the same subset for the ratio.
 
-Goals: full pass < 10 s on a 2-core machine; >= 300x faster than the astropy loop.
+Goals: full pass < 10 s on a 2-core machine; >= 300x faster than the astropy loop. With
+``--part endpoint`` (or ``all``, when DATABASE_URL is set) it also times the agent endpoint
+on a throwaway database (bench/scheduler_endpoint.py; goal: median < 5 ms).
 
-    python bench/scheduler.py [--targets 100000] [--sites 1000] [--subset-targets 2000] [--subset-sites 10]
+    python bench/scheduler.py [--part pure|endpoint|all] [--targets 100000] [--sites 1000]
+                              [--subset-targets 2000] [--subset-sites 10] [--requests 300]
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from network.scheduling import (  # noqa: E402
     POLICY_REDUNDANT,
@@ -130,7 +134,24 @@ def main() -> None:
     parser.add_argument("--sites", type=int, default=1_000)
     parser.add_argument("--subset-targets", type=int, default=2_000)
     parser.add_argument("--subset-sites", type=int, default=10)
+    parser.add_argument("--part", choices=["pure", "endpoint", "all"], default="all")
+    parser.add_argument("--requests", type=int, default=300, help="agent requests timed (endpoint part)")
     args = parser.parse_args()
+    if args.part in ("pure", "all"):
+        pure(args)
+    if args.part in ("endpoint", "all"):
+        import os
+
+        if not os.environ.get("DATABASE_URL"):
+            print("\nagent endpoint: skipped (set DATABASE_URL and REDIS_URL to time it)")
+            return
+        import scheduler_endpoint
+
+        scheduler_endpoint.run(args.sites, args.targets, args.requests)
+
+
+def pure(args: argparse.Namespace) -> None:
+    """The pass over specs, and the seed's astropy loop on a subset."""
     rng = np.random.default_rng(20260320)
     tick = time.perf_counter()
     sites = make_sites(args.sites, rng)

@@ -5,14 +5,15 @@ Connected in ``NetworkConfig.ready``. Each handler only flags the lists and queu
 """
 from __future__ import annotations
 
+from django.core.cache import cache
 from django.db.models.signals import post_delete, post_migrate, post_save
 from django.dispatch import receiver
 
-from network.schedules import cached_list, ensure_beat_entry, mark_stale, site_readiness, site_spec
-from network.scheduling import SchedulerConfig
+from network.schedules import cached_list, ensure_beat_entry, live_readiness, mark_stale
 from observations.models import Observation
 from sites.models import Site
-from targets.models import Alert, Campaign, CampaignTarget, Target
+from targets.models import Alert, Campaign, CampaignTarget, Target, TargetAlias
+from targets.ranking import row_key
 
 # Site fields the scheduler reads; a heartbeat that touches none of them changes nothing.
 SCHEDULING_FIELDS = frozenset({"latitude", "longitude", "elevation_m", "filters", "fov_arcmin", "limiting_mag",
@@ -23,6 +24,7 @@ SCHEDULING_FIELDS = frozenset({"latitude", "longitude", "elevation_m", "filters"
 @receiver(post_save, sender=Observation, dispatch_uid="schedule-stale-observation")
 def observation_saved(sender, instance: Observation, created: bool, **kwargs) -> None:
     if created:
+        cache.delete(row_key(instance.target_id))  # its coverage counters move
         mark_stale(instance.network_id, reason=f"new observation of target {instance.target_id}")
 
 
@@ -34,7 +36,14 @@ def alert_saved(sender, instance: Alert, **kwargs) -> None:
 @receiver(post_save, sender=Target, dispatch_uid="schedule-stale-target")
 @receiver(post_delete, sender=Target, dispatch_uid="schedule-stale-target-deleted")
 def target_changed(sender, instance: Target, **kwargs) -> None:
+    cache.delete(row_key(instance.pk))
     mark_stale(instance.network_id, reason=f"target {instance.name} changed")
+
+
+@receiver(post_save, sender=TargetAlias, dispatch_uid="schedule-alias")
+@receiver(post_delete, sender=TargetAlias, dispatch_uid="schedule-alias-deleted")
+def alias_changed(sender, instance: TargetAlias, **kwargs) -> None:
+    cache.delete(row_key(instance.target_id))
 
 
 @receiver(post_save, sender=Campaign, dispatch_uid="schedule-stale-campaign")
@@ -58,8 +67,7 @@ def site_saved(sender, instance: Site, created: bool, update_fields=None, **kwar
         return
     if fields is not None and fields <= {"weather_status", "weather_reported_at", "weather", "last_seen", "status"}:
         cached = cached_list(instance.pk)
-        now = instance.weather_reported_at.timestamp() if instance.weather_reported_at else 0.0
-        can_observe = not site_readiness(site_spec(instance), now, SchedulerConfig())
+        can_observe = not live_readiness(instance)
         had_list = cached is not None and not cached.get("reason", "").startswith(("weather", "no weather"))
         if cached is not None and can_observe == had_list:
             return

@@ -20,6 +20,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
@@ -276,10 +277,15 @@ def mark_stale(network_id: int, site_id: int | None = None, reason: str = "") ->
     request_pass(network_id)
 
 
-def stale_reason(payload: dict, site_id: int) -> str:
-    """Why a cached list is out of date ('' when it is current)."""
-    marks = cache.get_many([_stale_key("network", payload["network_id"]), _stale_key("site", site_id)])
-    newer = [m for m in marks.values() if m["at"] > payload["stored_at"]]
+def _stale_keys(network_id: int, site_id: int) -> list[str]:
+    return [_stale_key("network", network_id), _stale_key("site", site_id)]
+
+
+def stale_reason(payload: dict, site_id: int, marks: dict | None = None) -> str:
+    """Why a cached list is out of date ('' when it is current); ``marks`` if already read."""
+    if marks is None:
+        marks = cache.get_many(_stale_keys(payload["network_id"], site_id))
+    newer = [m for k, m in marks.items() if k.startswith(f"{PREFIX}:stale:") and m["at"] > payload["stored_at"]]
     if newer:
         return max(newer, key=lambda m: m["at"])["reason"] or "changed since the last pass"
     if _now().timestamp() > payload["valid_unix"] + 60.0:
@@ -294,6 +300,17 @@ def request_pass(network_id: int) -> None:
         transaction.on_commit(lambda: schedule_network_pass.delay(network_id))
 
 
+READINESS = SchedulerConfig()
+
+
+def live_readiness(site: Site) -> str:
+    """Why the site cannot observe right now ('' when it can), from its row alone (cheap)."""
+    state = SimpleNamespace(is_active=site.is_active, weather=site.weather_status,
+                            weather_reported_at=_unix(site.weather_reported_at),
+                            weather_max_age_s=settings.DATAS_WEATHER_MAX_AGE_SECONDS)
+    return site_readiness(state, _now().timestamp(), READINESS)
+
+
 def site_list(site: Site) -> dict:
     """What the site should do now: its cached list, checked against its live weather report.
 
@@ -301,17 +318,20 @@ def site_list(site: Site) -> dict:
     served (flagged ``stale``) while a new pass is queued; without a broker the pass runs
     at once and the fresh list is served.
     """
-    payload = cached_list(site.pk)
+    # One round trip for the list and both stale marks: this is the agent's hot path.
+    found = cache.get_many([list_key(site.pk), *_stale_keys(site.network_id, site.pk)])
+    payload = found.get(list_key(site.pk))
     if payload is None:
         run_network_pass(site.network_id)
         payload = cached_list(site.pk) or {}
-    reason = stale_reason(payload, site.pk) if payload else ""
+        found = {}
+    reason = stale_reason(payload, site.pk, found or None) if payload else ""
     if reason:
         request_pass(site.network_id)
         payload = cached_list(site.pk) or payload
         reason = stale_reason(payload, site.pk)
     payload = dict(payload, stale=bool(reason), stale_reason=reason)
-    blocked = site_readiness(site_spec(site), _now().timestamp(), SchedulerConfig())
+    blocked = live_readiness(site)
     if blocked:
         payload.update(entries=[], reason=blocked)
     return payload

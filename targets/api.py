@@ -30,7 +30,6 @@ from targets.serializers import (
     CampaignSerializer,
     ConeQuerySerializer,
     ListStateSerializer,
-    RankedTargetSerializer,
     RankingQuerySerializer,
     TargetSearchResultSerializer,
     TargetSerializer,
@@ -120,15 +119,12 @@ class TargetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         etag = f'"{ranked.etag}-{params["count"]}-{params.get("priority_min")}-{params.get("campaign")}"'
         if ranked.etag and request.headers.get("If-None-Match") == etag:
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-        rows = []
-        for rank, item in enumerate(ranked.targets, start=1):
-            item.target.rank, item.target.score, item.target.reason = rank, item.score, item.reason
-            item.target.plan = item.plan
-            rows.append(item.target)
+        # Rows come in RankedTargetSerializer's shape already (targets.ranking.target_rows).
+        rows = [{"rank": rank, "score": item.score, "reason": item.reason, "plan": item.plan, **item.target}
+                for rank, item in enumerate(ranked.targets, start=1)]
         return Response({"site_id": site.pk, "network": site.network.slug, "generated_at": ranked.generated_at,
                          "valid_until": ranked.valid_until, "last_changed": ranked.last_changed,
-                         "stale": ranked.stale, "reason": ranked.reason,
-                         "targets": RankedTargetSerializer(rows, many=True).data},
+                         "stale": ranked.stale, "reason": ranked.reason, "targets": rows},
                         headers={"ETag": etag} if ranked.etag else None)
 
     @extend_schema(parameters=[OpenApiParameter("site_id", int, description="The site (agents: their own)")],

@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -95,8 +96,18 @@ class SchedulerConfig:
             raise SchedulingError("step_s must be > 0 and min_window_minutes >= 0")
 
 
-def site_readiness(site: SiteSpec, now: float, config: SchedulerConfig) -> str:
-    """Why a site cannot observe now ('' when it can)."""
+class SiteState(Protocol):
+    """What readiness depends on (a :class:`SiteSpec` has it; so may a lighter object)."""
+
+    is_active: bool
+    weather: str
+    weather_reported_at: float | None
+    weather_max_age_s: float
+
+
+def site_readiness(site: SiteState, now: float, config: SchedulerConfig) -> str:
+    """Why a site cannot observe now ('' when it can): inactive, no or a stale weather report,
+    or weather that is not in ``config.usable_weather``."""
     if not site.is_active:
         return "site is inactive"
     if site.weather_reported_at is None:

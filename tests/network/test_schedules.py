@@ -178,3 +178,34 @@ def test_site_list_serves_a_fresh_list_when_the_old_one_expired(world, monkeypat
     assert old["stale"] is True and "validity" in old["stale_reason"]
     fresh = site_list(world.a_site)
     assert fresh["generated_at"] == "2025-09-15T01:40:00Z" and fresh["stale"] is False
+
+
+def test_lean_rows_have_the_serializers_shape(world):
+    from targets.models import Target, TargetAlias
+    from targets.ranking import target_rows
+    from targets.serializers import TargetSerializer
+    target = world.vega_like
+    TargetAlias.objects.create(target=target, name="HD 1")
+    TargetAlias.objects.create(target=target, name="Another")
+    Target.objects.filter(pk=target.pk).update(expires_at=NIGHT + dt.timedelta(days=3), metadata={"a": 1},
+                                               total_observations=4, last_observed_at=NIGHT, total_hours=1.5)
+    fresh = Target.objects.select_related("network").prefetch_related("aliases").get(pk=target.pk)
+    lean = target_rows(Target.objects.filter(pk=target.pk), "net-a")[target.pk]
+    assert lean == dict(TargetSerializer(fresh).data)
+
+
+def test_target_rows_are_cached_and_dropped_on_edit(world):
+    from django.core.cache import cache
+
+    from targets.models import TargetAlias
+    from targets.ranking import cached_target_rows, row_key
+    rows = cached_target_rows([world.vega_like.pk], world.a.pk, "net-a")
+    assert rows[world.vega_like.pk]["name"] == "High one" and cache.get(row_key(world.vega_like.pk))
+    TargetAlias.objects.create(target=world.vega_like, name="Alias 9")
+    assert cache.get(row_key(world.vega_like.pk)) is None
+    assert cached_target_rows([world.vega_like.pk], world.a.pk, "net-a")[world.vega_like.pk]["aliases"] == ["Alias 9"]
+    world.vega_like.name = "Renamed"
+    world.vega_like.save()
+    assert cached_target_rows([world.vega_like.pk], world.a.pk, "net-a")[world.vega_like.pk]["name"] == "Renamed"
+    # Another network's id never comes back from a network's query.
+    assert cached_target_rows([world.b_target.pk], world.a.pk, "net-a") == {}
