@@ -26,7 +26,9 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, Sum, TextField
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from network.models import Network
@@ -53,8 +55,8 @@ PREFIX = "datas:schedule"
 KEEP_S = 24 * 3600
 RECENT_DAYS = 7
 TARGET_FIELDS = ("id", "name", "ra_deg", "dec_deg", "priority", "magnitude", "target_type", "cadence_hours",
-                 "last_observed_at", "min_observations", "total_observations", "required_filters", "exposure_sec",
-                 "total_hours", "time_windows", "metadata")
+                 "last_observed_at", "min_observations", "total_observations", "filters_text", "exposure_sec",
+                 "total_hours", "windows_text", "size_arcmin")
 
 
 def _now() -> dt.datetime:
@@ -175,8 +177,22 @@ def _boost_factor(priority: float, added: float) -> float:
 
 def load_targets(network_id: int, now: dt.datetime) -> list[TargetSpec]:
     """The network's active, unexpired targets with campaigns, coverage and recent sites."""
+    # JSON columns come as text and are parsed once per distinct value: 100,000 targets share a
+    # handful of filter sets, and json.loads per row would cost seconds.
     rows = (Target.objects.filter(network_id=network_id, is_active=True)
-            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).values_list(*TARGET_FIELDS))
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+            .annotate(filters_text=Cast("required_filters", TextField()), windows_text=Cast("time_windows", TextField()),
+                      size_arcmin=KT("metadata__size_arcmin"))
+            .values_list(*TARGET_FIELDS))
+    parsed: dict[str, Any] = {}
+
+    def json_value(text: str | None) -> Any:
+        if text is None:
+            return None
+        if text not in parsed:
+            parsed[text] = json.loads(text)
+        return parsed[text]
+
     campaigns = _campaigns(network_id)
     seconds = dict(Observation.objects.filter(network_id=network_id, target__total_hours__isnull=False)
                    .values("target_id").annotate(total=Sum("exposure_sec")).values_list("target_id", "total"))
@@ -187,15 +203,16 @@ def load_targets(network_id: int, now: dt.datetime) -> list[TargetSpec]:
                                       .values_list("target_id", "site_id", "n")):
         recent[target_id][site_id] = count
     specs = []
-    for (pk, name, ra, dec, priority, magnitude, kind, cadence, last, min_obs, total_obs, filters, exposure,
-         total_hours, windows, metadata) in rows:
+    for (pk, name, ra, dec, priority, magnitude, kind, cadence, last, min_obs, total_obs, filters_text, exposure,
+         total_hours, windows_text, size) in rows:
+        filters, windows = json_value(filters_text), json_value(windows_text)
         try:
             specs.append(TargetSpec(
                 id=pk, name=name, ra_deg=ra, dec_deg=dec, priority=priority, magnitude=magnitude, target_type=kind,
                 cadence_hours=cadence or None, last_observed_at=_unix(last), min_observations=min_obs,
                 observations_total=total_obs, hours_needed=total_hours or 0.0,
                 hours_observed=seconds.get(pk, 0.0) / 3600.0, filters=tuple(filters or ()),
-                exposure_sec=exposure or 60.0, size_arcmin=_size(metadata),
+                exposure_sec=exposure or 60.0, size_arcmin=_size(size),
                 campaigns=tuple(CampaignSpec(cid, cname, _boost_factor(priority, (boost or 0) + (extra or 0)),
                                              policy, sites if policy == POLICY_REDUNDANT else 1, True,
                                              _unix(starts), _unix(ends))
@@ -212,9 +229,13 @@ def load_targets(network_id: int, now: dt.datetime) -> list[TargetSpec]:
     return specs
 
 
-def _size(metadata: Any) -> float | None:
-    value = metadata.get("size_arcmin") if isinstance(metadata, dict) else None
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
+def _size(value: Any) -> float | None:
+    """``metadata.size_arcmin`` as a positive float (the database may hand it over as text)."""
+    try:
+        size = float(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
+    return size if size is not None and size > 0 else None
 
 
 def list_etag(entries: list[dict]) -> str:
