@@ -209,3 +209,18 @@ def test_target_rows_are_cached_and_dropped_on_edit(world):
     assert cached_target_rows([world.vega_like.pk], world.a.pk, "net-a")[world.vega_like.pk]["name"] == "Renamed"
     # Another network's id never comes back from a network's query.
     assert cached_target_rows([world.b_target.pk], world.a.pk, "net-a") == {}
+
+
+def test_load_targets_reads_json_columns_and_additive_boosts(world):
+    from network.schedules import load_targets
+    window = {"start": "2025-09-15T00:00:00Z", "end": "2025-09-15T03:00:00Z", "priority_boost": 2.0}
+    make_target(world.a, name="Nebula", ra_deg=350.0, dec_deg=40.0, priority=2.0, required_filters=["Ha", "OIII"],
+                time_windows=[window], metadata={"size_arcmin": 120, "note": "x"}, total_hours=3.0)
+    make_target(world.a, name="Odd metadata", ra_deg=1.0, dec_deg=40.0, metadata={"size_arcmin": "big"})
+    specs = {s.name: s for s in load_targets(world.a.pk, NIGHT)}
+    nebula = specs["Nebula"]
+    assert nebula.filters == ("Ha", "OIII") and nebula.size_arcmin == 120.0 and nebula.hours_needed == 3.0
+    (tc,) = nebula.time_critical
+    assert tc.start == NIGHT.timestamp() - 4200 and tc.priority_boost == pytest.approx((2.0 + 2.0) / 2.0)
+    assert specs["Odd metadata"].size_arcmin is None
+    assert "Too far south" in specs and specs["High one"].filters == ("V",)
