@@ -131,6 +131,37 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"
 
+
+def storages_from_env(environ: dict[str, str]) -> dict:
+    """Where files (FITS frames, uploads) live: the local disk, or S3 when a bucket is named.
+
+    Any S3-compatible store works (AWS, MinIO, Ceph, moto in tests): set
+    ``AWS_STORAGE_BUCKET_NAME`` and, off AWS, ``AWS_S3_ENDPOINT_URL``. Credentials come the
+    usual boto3 way (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` or an instance role).
+    """
+    storages = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    bucket = environ.get("AWS_STORAGE_BUCKET_NAME", "")
+    if bucket:
+        storages["default"] = {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": environ.get("AWS_S3_ENDPOINT_URL") or None,
+                "region_name": environ.get("AWS_S3_REGION_NAME") or None,
+                "location": environ.get("AWS_LOCATION", ""),
+                "default_acl": None,
+                "file_overwrite": False,
+                "querystring_auth": True,
+            },
+        }
+    return storages
+
+
+STORAGES = storages_from_env(dict(os.environ))
+
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

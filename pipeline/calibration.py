@@ -146,7 +146,7 @@ def subtract_overscan(data: np.ndarray, sections: Sections) -> np.ndarray:
     if sections.overscan_order is not None:
         t = np.arange(level.size, dtype=np.float64)
         level = np.polyval(np.polyfit(t, level, sections.overscan_order), t)
-    level = level[:, None] if axis == 1 else level[None, :]
+    level = (level[:, None] if axis == 1 else level[None, :]).astype(data.dtype)
     if axis == 1 and level.shape[0] != data.shape[0] or axis == 0 and level.shape[1] != data.shape[1]:
         raise CalibrationError("the overscan section must span every row (or every column) of the frame")
     return data - level
@@ -156,7 +156,8 @@ def prepare_raw(data: np.ndarray, sections: Sections | None) -> np.ndarray:
     """Overscan-subtract and trim a raw frame (float32 out)."""
     if sections is None:
         return np.asarray(data, dtype=np.float32)
-    out = subtract_overscan(np.asarray(data, dtype=np.float64), sections)
+    # float32 holds 16-bit counts exactly, and an overscan level to 1/256 ADU.
+    out = subtract_overscan(np.asarray(data, dtype=np.float32), sections)
     if sections.trim is not None:
         out = out[sections.trim]
         if out.size == 0:
@@ -193,9 +194,9 @@ def combine_stack(
     out = np.empty((ny, nx), dtype=np.float32)
     rejected = 0
     bands = range(0, ny, settings.band_rows)
-    for start in tqdm(bands, desc="combining", unit="band", disable=not progress, leave=False):
+    for start in tqdm(bands, desc="combining", unit="band", disable=None if progress else True, leave=False):
         rows = slice(start, min(start + settings.band_rows, ny))
-        band = np.array(stack[:, rows, :], dtype=np.float64)
+        band = np.array(stack[:, rows, :], dtype=np.float32)
         before = np.isnan(band).sum()
         for _ in range(settings.iterations if (settings.sigma_low or settings.sigma_high) else 0):
             center = bn.nanmedian(band, axis=0) if settings.center == "median" else bn.nanmean(band, axis=0)
@@ -235,7 +236,7 @@ def _combine_frames(
     first_data = prepare(first)
     headers = [first]
     with _stack_storage(len(sources), first_data.shape, budget) as stack:
-        for i, source in enumerate(tqdm(sources, desc="reading", unit="frame", disable=not progress, leave=False)):
+        for i, source in enumerate(tqdm(sources, desc="reading", unit="frame", disable=None if progress else True, leave=False)):
             frame = first if i == 0 else _load(source)
             data = first_data if i == 0 else prepare(frame)
             if data.shape != first_data.shape:

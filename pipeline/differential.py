@@ -69,9 +69,16 @@ class PhotometryResult:
     airmass: float | None = None
     exposure_s: float | None = None
     snr: float | None = None
+    aperture_px: float | None = None
+    annulus_px: list[float] | None = None
 
     def as_dict(self) -> dict:
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        def tidy(value):
+            if isinstance(value, float):
+                return round(value, 6) if math.isfinite(value) else None
+            return [tidy(v) for v in value] if isinstance(value, list) else value
+
+        return {k: tidy(v) for k, v in asdict(self).items()}
 
 
 def fit_zero_point(comparisons: list[Comparison], clip_sigma: float = 3.0, min_stars: int = 1) -> ZeroPoint:

@@ -10,12 +10,14 @@ frames never has to be in memory at once.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
 from scipy import ndimage
 
 from pipeline.errors import FrameReadError, PipelineError
@@ -122,15 +124,23 @@ def read_frame(
 
 
 def _read_hdu(path: Path, hdu: int | str | None, memmap: bool) -> tuple[np.ndarray, fits.Header]:
-    hdul = _open(path, memmap)
-    try:
-        index = _select_hdu(hdul, hdu, path)
-        header = _merged_header(hdul, index)
-        return np.asarray(hdul[index].data, dtype=np.float32), header
-    except (OSError, ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
-        raise FrameReadError(f"{path}: the image data is unreadable or truncated ({exc})") from None
-    finally:
-        hdul.close()
+    # Non-standard cards are common in capture software and harmless; truncation is not, and
+    # astropy only warns about it, so it is turned into an error here.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AstropyUserWarning)
+        hdul = _open(path, memmap)
+        try:
+            index = _select_hdu(hdul, hdu, path)
+            header = _merged_header(hdul, index)
+            data = np.asarray(hdul[index].data, dtype=np.float32)
+        except (OSError, ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
+            raise FrameReadError(f"{path}: the image data is unreadable or truncated ({exc})") from None
+        finally:
+            hdul.close()
+    truncated = [w for w in caught if "truncated" in str(w.message)]
+    if truncated:
+        raise FrameReadError(f"{path}: the file is truncated ({truncated[0].message})")
+    return data, header
 
 
 def read_mef(path: str | Path) -> list[Frame]:

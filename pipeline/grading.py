@@ -24,7 +24,6 @@ import numpy as np
 from pipeline.defects import MAD_TO_SIGMA
 from pipeline.errors import PipelineError
 from pipeline.extract import (
-    FLAG_FWHM_ESTIMATED,
     FLAG_SATURATED,
     FLAG_TRUNCATED,
     estimate_background,
@@ -139,7 +138,7 @@ def measure_frame(
     sources = extract_sources(data, mask=mask, threshold_sigma=threshold_sigma, background=bkg, saturation=saturation)
     flags = sources["flag"].astype(np.int64)
     clean = (flags & (FLAG_SATURATED | FLAG_TRUNCATED)) == 0
-    shaped = clean & (sources["snr"] >= SHAPE_MIN_SNR) & ((flags & FLAG_FWHM_ESTIMATED) == 0)
+    shaped = clean & (sources["snr"] >= SHAPE_MIN_SNR) & np.isfinite(sources["moffat_beta"])
     if shaped.sum() < 3:
         shaped = clean & (sources["snr"] >= SHAPE_MIN_SNR / 2)
     good = sources[shaped]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from astropy.wcs import WCS
 
 STAR_DTYPE = [("x", "f8"), ("y", "f8"), ("flux", "f8")]
 
@@ -321,3 +322,46 @@ def sky_image(
                          trail=trail)
     ramp = 1.0 + sky_gradient * (np.arange(nx)[None, :] / max(nx - 1, 1) - 0.5)
     return light + sky * ramp
+
+
+# --- Real skies: catalogue stars at a known WCS ------------------------------------------------
+
+
+def make_wcs(
+    ra_deg: float, dec_deg: float, scale_arcsec: float, shape: tuple[int, int],
+    rotation_deg: float = 0.0, flip: bool = False,
+) -> WCS:
+    """A TAN WCS centred on (RA, Dec) with ``scale_arcsec`` per pixel.
+
+    ``rotation_deg`` turns the image's "up" (+y) from north towards east; without ``flip``
+    east is to the left (-x) with north up, as on the sky.
+    """
+    ny, nx = shape
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [ra_deg, dec_deg]
+    wcs.wcs.crpix = [(nx + 1) / 2.0, (ny + 1) / 2.0]
+    scale = scale_arcsec / 3600.0
+    c, s = np.cos(np.radians(rotation_deg)), np.sin(np.radians(rotation_deg))
+    # Columns are the sky directions (east, north) of +x and +y: +y points to position
+    # angle rotation_deg, +x 90 degrees from it (west without a flip).
+    east = 1.0 if flip else -1.0
+    wcs.wcs.cd = scale * np.array([[east * c, s], [-east * s, c]])
+    return wcs
+
+
+def catalog_stars(
+    wcs: WCS, shape: tuple[int, int], catalog: np.ndarray, flux_at_mag0: float = 1e9, margin: float = 0.0
+) -> np.ndarray:
+    """Catalogue stars (``ra``, ``dec``, ``mag``) placed through ``wcs`` onto the frame.
+
+    Returns ``STAR_DTYPE`` rows (0-based x, y; flux in e- = ``flux_at_mag0`` x 10^(-0.4 mag))
+    for the stars that land inside the frame (``margin`` px from the edges).
+    """
+    ny, nx = shape
+    x, y = wcs.all_world2pix(catalog["ra"], catalog["dec"], 0)
+    inside = (x >= margin) & (x <= nx - 1 - margin) & (y >= margin) & (y <= ny - 1 - margin)
+    stars = np.zeros(int(inside.sum()), dtype=STAR_DTYPE)
+    stars["x"], stars["y"] = x[inside], y[inside]
+    stars["flux"] = flux_at_mag0 * 10.0 ** (-0.4 * np.asarray(catalog["mag"][inside], dtype=float))
+    return stars

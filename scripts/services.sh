@@ -28,6 +28,10 @@ have solve-field || missing+=(astrometry.net)
 have source-extractor || missing+=(source-extractor)
 have siril-cli || missing+=(siril)
 have indiserver || missing+=(indi-bin)
+# dbus-python (under pyindi-client) builds from source against these.
+for pkg in libdbus-1-dev libglib2.0-dev pkg-config; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 
 # --- PostgreSQL + Q3C -------------------------------------------------------------------

@@ -4,7 +4,7 @@ import pytest
 
 from pipeline.errors import PipelineError
 from pipeline.grading import GradingRules, grade_session, measure_frame
-from pipeline.synthetic import expose, random_stars, sky_image
+from pipeline.synthetic import expose, random_stars, satellite_streak, sky_image
 
 SHAPE = (288, 288)
 SEEING = [3.1, 3.0, 2.7, 3.2, 3.05, 2.95, 3.15, 3.1]  # FWHM (px) of the good frames; good2 is the sharpest
@@ -23,9 +23,13 @@ def session():
     frames = [(f"good{i}", {"fwhm": f}) for i, f in enumerate(SEEING)]
     frames[3:3] = list(SPOILED.items())
     qualities = []
+    frames.append(("streaked", {"fwhm": 3.0}))
     for name, changes in frames:
         settings = {"sky": 200.0, "fwhm": 3.0, **changes}
-        qualities.append(measure_frame(expose(sky_image(SHAPE, stars, **settings), rng, sky=0.0), file=name))
+        light = sky_image(SHAPE, stars, **settings)
+        if name == "streaked":  # a satellite is the stacker's problem, not a reason to drop a frame
+            light = light + satellite_streak(SHAPE, (0.0, 40.0), (287.0, 250.0), electrons_per_px=3000.0)
+        qualities.append(measure_frame(expose(light, rng, sky=0.0), file=name))
     return grade_session(qualities)
 
 
@@ -37,13 +41,14 @@ def test_spoiled_frames_are_rejected_with_the_right_reason(session):
     assert [r.split(":")[0] for r in by_name["trailed"].reasons] == ["trailing"]
     assert [r.split(":")[0] for r in by_name["blurred"].reasons] == ["poor focus or seeing"]
     assert [r.split(":")[0] for r in by_name["moonlit"].reasons] == ["bright sky"]
-    assert all(g.accepted for n, g in by_name.items() if n.startswith("good"))
+    assert all(g.accepted for n, g in by_name.items() if n.startswith("good") or n == "streaked")
 
 
 def test_measures_are_right_and_the_sharpest_frame_is_the_reference(session):
     good = [g for g in session.frames if g.accepted]
     for g in good:
-        assert abs(g.quality.fwhm_px - SEEING[int(g.quality.file[4:])]) < 0.15
+        if g.quality.file.startswith("good"):
+            assert abs(g.quality.fwhm_px - SEEING[int(g.quality.file[4:])]) < 0.15
     assert session.frames[session.best].quality.file == "good2"
     assert session.frames[session.best].weight == 1.0 and session.frames[session.best].rank == 1
     assert sorted(g.rank for g in good) == list(range(1, len(good) + 1))

@@ -32,3 +32,45 @@ def test_random_stars_seeded():
     a = random_stars((64, 64), 5, np.random.default_rng(1))
     b = random_stars((64, 64), 5, np.random.default_rng(1))
     assert np.array_equal(a, b)
+
+
+def test_trailing_keeps_the_flux_and_smears_along_the_drift():
+    from pipeline.synthetic import STAR_DTYPE
+
+    star = np.array([(60.0, 50.0, 1e5)], dtype=STAR_DTYPE)
+    image = render_stars((100, 120), star, fwhm=3.0, trail=(20.0, 0.0))
+    assert abs(image.sum() / 1e5 - 1) < 3e-3
+    columns = image.sum(axis=0)
+    assert columns[52:68].min() > 0.5 * columns[52:68].max()  # flat along the 20 px drift
+    found = extract_sources(image + np.random.default_rng(0).normal(0, 1, image.shape))
+    assert found["elongation"][0] > 3 and abs(found["x"][0] - 60.0) < 0.2
+
+
+def test_detector_truth_is_consistent():
+    from pipeline.synthetic import make_detector, read_out
+
+    rng = np.random.default_rng(2)
+    det = make_detector((80, 100), rng, overscan_columns=8, hot_fraction=2e-3)
+    assert abs(det.flat.mean() - 1) < 1e-9 and det.flat.min() > 0.6
+    assert det.hot_pixels.sum() > 0 and np.all(det.dark_current[det.hot_pixels] >= 5.0)
+    bias = read_out(det, 0.0, 0.0, rng, bias_drift=0.0)
+    assert bias.shape == (80, 108) and np.all(bias == np.rint(bias))
+    assert abs(np.median(bias[:, :100] - det.bias) - 1.0) < 1.0  # the row ramp, ~1 ADU
+    dark = read_out(det, 0.0, 600.0, rng, bias_drift=0.0)
+    hot_signal = (dark[:, :100] - bias[:, :100])[det.hot_pixels]
+    assert np.median(hot_signal) > 5.0 * 600 / det.gain * 0.8
+    assert det.sections()["BIASSEC"] == "[103:108,1:80]"
+
+
+def test_satellite_streak_and_cosmic_rays():
+    from pipeline.synthetic import add_cosmic_rays, satellite_streak
+
+    streak = satellite_streak((100, 200), (10.0, 20.0), (190.0, 80.0), electrons_per_px=400.0, width_fwhm=2.0)
+    # Integrated across the trail: 400 e- x the Gaussian's area (sigma = 2 / 2.3548) per unit length.
+    across = streak[:, 100].sum() * np.cos(np.arctan2(60.0, 180.0))
+    assert abs(across / (400.0 * 2.0 / 2.3548 * np.sqrt(2 * np.pi)) - 1) < 0.05
+    assert streak[:, :5].max() < 1e-6
+    found = extract_sources(streak + np.random.default_rng(1).normal(0, 3, streak.shape))
+    assert len(found) >= 1 and found["elongation"][0] > 10
+    hits, mask = add_cosmic_rays((64, 64), 10, np.random.default_rng(3))
+    assert mask.sum() >= 10 and np.all(hits[mask] >= 800.0)

@@ -67,3 +67,13 @@ def test_deactivated_site_cannot_authenticate():
     site.save()
     with pytest.raises(KeyRejected, match="deactivated"):
         authenticate_site_key(issued.plaintext)
+
+
+def test_personal_tokens_are_stored_only_as_a_hash():
+    from network.services import authenticate_user_token, issue_user_token
+    from tests.network.factories import make_user
+
+    user = make_user()
+    issued = issue_user_token(user, label="ingest")
+    assert issued.plaintext not in all_database_text()
+    assert authenticate_user_token(issued.plaintext).user == user

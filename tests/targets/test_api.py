@@ -201,3 +201,10 @@ def test_alert_never_links_another_networks_target(world):
     listing = person_client(world.a_viewer).get(ALERTS).json()
     assert listing["count"] == 0
     assert person_client(world.a_viewer).get(f"{ALERTS}/{response.json()['id']}").status_code == 404
+
+
+def test_target_create_in_another_network_is_refused(world):
+    response = person_client(world.a_manager).post(TARGETS, {"name": "X", "ra_deg": 1, "dec_deg": 1,
+                                                             "network": "net-b"}, format="json")
+    assert response.status_code == 400 and "network" in response.json()
+    assert not Target.objects.filter(name="X").exists()

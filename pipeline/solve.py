@@ -1,0 +1,335 @@
+"""Plate solving: astrometry.net's solve-field on our own star list, and WCS propagation.
+
+The solver is given the brightest sources from :func:`pipeline.extract.extract_sources` as
+an x/y list (no image I/O, no second extraction), hints when known (pointing and radius;
+pixel scale from focal length and pixel size), a CPU limit and a wall-clock timeout after
+which the whole process group is killed. The result carries the WCS and its quality: the
+number of catalogue stars matched and their residuals.
+
+Frames of one pointing sequence need not be solved again: :func:`propagate_wcs` maps each
+frame onto the solved reference through the star match and composes the WCS.
+ASTAP is used instead when asked for and installed (:data:`SOLVERS`).
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
+
+from pipeline.errors import NoStarsError, PipelineError
+from pipeline.starmatch import MatchGates, StarMatch, match_stars
+
+SOLVE_FIELD = "solve-field"
+# Sources handed to the solver: astrometry.net rarely needs more than the brightest ~100.
+MAX_SOLVE_SOURCES = 200
+
+
+class SolveError(PipelineError):
+    """The solver is missing or failed in a way the user must fix (not merely 'no solution')."""
+
+
+@dataclass(frozen=True)
+class SolveHints:
+    """What is known before solving: pointing (degrees) with a search radius, pixel scale.
+
+    ``scale_tolerance`` is the fractional uncertainty of ``scale_arcsec`` (arcsec/px).
+    """
+
+    ra_deg: float | None = None
+    dec_deg: float | None = None
+    radius_deg: float = 2.0
+    scale_arcsec: float | None = None
+    scale_tolerance: float = 0.15
+
+    @classmethod
+    def from_header(cls, info, **overrides) -> SolveHints:
+        """Hints from a :class:`~pipeline.headers.FrameHeader` (pointing; scale from optics)."""
+        values = {"ra_deg": info.ra_deg, "dec_deg": info.dec_deg, "scale_arcsec": info.pixel_scale_arcsec}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+@dataclass
+class SolveResult:
+    """A solve's outcome. Angles in degrees, scale arcsec/px, times seconds.
+
+    ``ra_deg``/``dec_deg`` are the image centre; ``rotation_deg`` the position angle of the
+    image's +y axis (east of north); ``flipped`` True when the image is mirrored (east to the
+    right with north up). ``matched`` catalogue stars fit with ``rms_arcsec`` residuals.
+    """
+
+    solved: bool
+    seconds: float
+    solver: str
+    wcs: WCS | None = None
+    ra_deg: float | None = None
+    dec_deg: float | None = None
+    pixel_scale_arcsec: float | None = None
+    rotation_deg: float | None = None
+    flipped: bool | None = None
+    matched: int | None = None
+    rms_arcsec: float | None = None
+    index: str | None = None
+    message: str = ""
+    extras: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        keys = ("solved", "ra_deg", "dec_deg", "pixel_scale_arcsec", "rotation_deg", "flipped", "seconds",
+                "matched", "rms_arcsec", "solver", "index", "message")
+        out = {k: getattr(self, k) for k in keys}
+        return {k: (round(v, 7) if isinstance(v, float) else v) for k, v in out.items()}
+
+
+def describe_wcs(wcs: WCS, shape: tuple[int, int]) -> dict:
+    """Centre (degrees), pixel scale (arcsec/px), rotation and parity of a celestial WCS."""
+    ny, nx = shape
+    cx, cy = (nx - 1) / 2.0, (ny - 1) / 2.0
+    centre = wcs.pixel_to_world(cx, cy)
+    up = wcs.pixel_to_world(cx, cy + 1.0)
+    right = wcs.pixel_to_world(cx + 1.0, cy)
+    rotation = float(centre.position_angle(up).deg) % 360.0
+    scale = math.sqrt(centre.separation(up).arcsec * centre.separation(right).arcsec)
+    # Unflipped: +x lies 90 degrees clockwise (westward) of +y on the sky.
+    turn = (float(centre.position_angle(right).deg) - rotation) % 360.0
+    return {"ra_deg": float(centre.ra.deg), "dec_deg": float(centre.dec.deg), "pixel_scale_arcsec": scale,
+            "rotation_deg": rotation, "flipped": bool(abs(turn - 90.0) < 45.0)}
+
+
+def write_xylist(path: Path, x: np.ndarray, y: np.ndarray, flux: np.ndarray) -> Path:
+    """An astrometry.net x/y list: FITS (1-based) pixel positions, brightest first."""
+    order = np.argsort(-flux)
+    columns = [fits.Column(name="X", format="D", array=x[order] + 1.0),
+               fits.Column(name="Y", format="D", array=y[order] + 1.0),
+               fits.Column(name="FLUX", format="D", array=flux[order])]
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(columns)]).writeto(path, overwrite=True)
+    return path
+
+
+def _run(command: list[str], timeout_s: float) -> tuple[int | None, str]:
+    """Run a solver in its own process group; kill the group at the wall-clock limit."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=timeout_s)
+        return process.returncode, output
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        return None, output
+
+
+def solve_sources(
+    x: np.ndarray, y: np.ndarray, flux: np.ndarray, shape: tuple[int, int],
+    hints: SolveHints = SolveHints(), cpu_limit_s: float = 30.0, timeout_s: float | None = None,
+    tweak_order: int = 2, work_dir: Path | None = None,
+) -> SolveResult:
+    """Solve a star list (0-based pixel x, y and flux) from a frame of ``shape`` (ny, nx).
+
+    ``cpu_limit_s`` bounds the solver's CPU time; ``timeout_s`` (default twice the CPU limit
+    plus 10 s) bounds wall time. A field that is not solved is a normal result
+    (``solved=False``, with the reason), not an exception.
+    """
+    if shutil.which(SOLVE_FIELD) is None:
+        raise SolveError("solve-field is not installed (apt-get install astrometry.net astrometry-data-tycho2)")
+    if len(x) < 5:
+        raise NoStarsError(f"only {len(x)} stars to solve with; at least 5 are needed")
+    timeout_s = timeout_s if timeout_s is not None else 2.0 * cpu_limit_s + 10.0
+    ny, nx = shape
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="datas-solve-", dir=work_dir) as tmp:
+        folder = Path(tmp)
+        keep = np.argsort(-np.asarray(flux))[:MAX_SOLVE_SOURCES]
+        xyls = write_xylist(folder / "field.xyls", np.asarray(x)[keep], np.asarray(y)[keep], np.asarray(flux)[keep])
+        command = [SOLVE_FIELD, str(xyls), "--dir", str(folder), "--no-plots", "--overwrite",
+                   "--width", str(nx), "--height", str(ny), "--x-column", "X", "--y-column", "Y",
+                   "--sort-column", "FLUX", "--cpulimit", str(int(math.ceil(cpu_limit_s))),
+                   "--crpix-center", "--new-fits", "none", "--index-xyls", "none", "--rdls", "none",
+                   "--match", "none", "--temp-dir", str(folder)]
+        command += ["--tweak-order", str(tweak_order)] if tweak_order else ["--no-tweak"]
+        if hints.scale_arcsec:
+            low, high = hints.scale_arcsec * (1 - hints.scale_tolerance), hints.scale_arcsec * (1 + hints.scale_tolerance)
+            command += ["--scale-units", "arcsecperpix", "--scale-low", f"{low:.6f}", "--scale-high", f"{high:.6f}"]
+        if hints.ra_deg is not None and hints.dec_deg is not None:
+            command += ["--ra", f"{hints.ra_deg:.6f}", "--dec", f"{hints.dec_deg:.6f}", "--radius", f"{hints.radius_deg:g}"]
+        code, output = _run(command, timeout_s)
+        seconds = time.monotonic() - started
+        wcs_path = folder / "field.wcs"
+        if code is None:
+            return SolveResult(False, seconds, "astrometry.net", message=f"stopped at the {timeout_s:g} s wall-clock limit")
+        if not wcs_path.is_file():
+            reason = "no solution within the CPU limit" if "cpu" in output.lower() else "no solution"
+            if code not in (0, None):
+                reason = f"solve-field failed (exit {code}): {output.strip().splitlines()[-1] if output.strip() else ''}"
+            return SolveResult(False, seconds, "astrometry.net", message=reason)
+        wcs = _read_wcs(wcs_path)
+        matched, rms = _correspondence_quality(folder / "field.corr", wcs)
+    index = re.search(r"index-[\w.-]+\.fits", output)
+    return SolveResult(True, seconds, "astrometry.net", wcs=wcs, matched=matched, rms_arcsec=rms,
+                       index=index.group(0) if index else None, message="solved", **describe_wcs(wcs, shape))
+
+
+def _read_wcs(path: Path) -> WCS:
+    import warnings
+
+    header = fits.getheader(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        return WCS(header)
+
+
+def _correspondence_quality(path: Path, wcs: WCS) -> tuple[int | None, float | None]:
+    """Matched catalogue stars and their rms residual (arcsec) from solve-field's .corr file."""
+    if not path.is_file():
+        return None, None
+    table = fits.getdata(path, 1)
+    if len(table) == 0:
+        return 0, None
+    ra, dec = wcs.all_pix2world(table["field_x"] - 1.0, table["field_y"] - 1.0, 0)
+    d_ra = (ra - table["index_ra"] + 180.0) % 360.0 - 180.0
+    d_dec = dec - table["index_dec"]
+    offsets = np.hypot(d_ra * np.cos(np.radians(table["index_dec"])), d_dec) * 3600.0
+    return int(len(table)), float(np.sqrt(np.mean(offsets**2)))
+
+
+def wcs_to_header(wcs: WCS, header: fits.Header | None = None) -> fits.Header:
+    """``header`` with its old celestial WCS replaced by ``wcs`` (SIP kept when present)."""
+    out = header.copy() if header is not None else fits.Header()
+    stale = re.compile(r"^(CTYPE|CRVAL|CRPIX|CDELT|CUNIT|CD\d_\d|PC\d_\d|CROTA|[AB]P?_\d+_\d+|[AB]P?_ORDER|"
+                       r"WCSAXES|LONPOLE|LATPOLE|RADESYS|EQUINOX|MJDREF|IMAGEW|IMAGEH)")
+    for key in [k for k in out if stale.match(k)]:
+        out.remove(key, remove_all=True)
+    out.update(wcs.to_header(relax=True))
+    return out
+
+
+@dataclass(frozen=True)
+class PropagatedWCS:
+    """A frame's WCS derived from the reference's, and the match it came through."""
+
+    wcs: WCS
+    match: StarMatch
+    seconds: float
+
+
+def propagate_wcs(
+    reference_wcs: WCS, reference_xy: np.ndarray, frame_xy: np.ndarray, gates: MatchGates | None = None
+) -> PropagatedWCS:
+    """The WCS of a frame of the same pointing sequence, from the solved reference frame.
+
+    ``reference_xy`` and ``frame_xy`` are (n, 2) 0-based star positions, brightest first.
+    The affine map frame -> reference pixels is composed with the reference's linear WCS
+    exactly; a reference with SIP distortion is refitted through a grid of points.
+    Raises :class:`~pipeline.starmatch.MatchError` when the frames do not match.
+    """
+    started = time.monotonic()
+    match = match_stars(frame_xy, reference_xy, gates or MatchGates())
+    if reference_wcs.sip is None:
+        wcs = reference_wcs.deepcopy()
+        matrix, offset = match.matrix, match.offset
+        # reference pixel (1-based) = A (frame pixel (1-based) - 1) + t + 1
+        inverse = np.linalg.inv(matrix)
+        crpix_ref0 = np.asarray(reference_wcs.wcs.crpix) - 1.0
+        wcs.wcs.crpix = inverse @ (crpix_ref0 - offset) + 1.0
+        if reference_wcs.wcs.has_cd():
+            wcs.wcs.cd = reference_wcs.wcs.cd @ matrix
+        else:
+            wcs.wcs.pc = reference_wcs.pixel_scale_matrix @ matrix
+            wcs.wcs.cdelt = [1.0, 1.0]
+        wcs.wcs.set()
+    else:
+        wcs = _refit_with_sip(reference_wcs, match)
+    return PropagatedWCS(wcs, match, time.monotonic() - started)
+
+
+def _refit_with_sip(reference_wcs: WCS, match: StarMatch) -> WCS:
+    from astropy.coordinates import SkyCoord
+    from astropy.wcs.utils import fit_wcs_from_points
+
+    ny, nx = reference_wcs.pixel_shape[::-1] if reference_wcs.pixel_shape else (2048, 2048)
+    gy, gx = np.mgrid[0:ny:complex(0, 12), 0:nx:complex(0, 12)]
+    fx, fy = gx.ravel(), gy.ravel()
+    rx, ry = match.apply(fx, fy)
+    ra, dec = reference_wcs.all_pix2world(rx, ry, 0)
+    return fit_wcs_from_points((fx, fy), SkyCoord(ra, dec, unit="deg"), proj_point="center",
+                               sip_degree=reference_wcs.sip.a_order)
+
+
+def _astap_solve(image: np.ndarray, sources: np.ndarray, hints: SolveHints, cpu_limit_s: float,
+                 timeout_s: float | None, tweak_order: int) -> SolveResult:
+    """ASTAP (hnsky.org) on the image itself: it needs the field height and, usually, a pointing."""
+    del sources, tweak_order  # ASTAP detects its own stars and fits its own model
+    binary = shutil.which("astap") or shutil.which("astap_cli")
+    if binary is None:
+        raise SolveError("ASTAP is not installed (it is not packaged for Debian; see hnsky.org)")
+    ny, nx = image.shape
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="datas-astap-") as tmp:
+        path = Path(tmp) / "field.fits"
+        fits.PrimaryHDU(np.asarray(image, dtype=np.float32)).writeto(path)
+        command = [binary, "-f", str(path), "-o", str(Path(tmp) / "field"), "-wcs"]
+        if hints.scale_arcsec:
+            command += ["-fov", f"{hints.scale_arcsec * ny / 3600.0:.4f}"]
+        if hints.ra_deg is not None and hints.dec_deg is not None:
+            command += ["-ra", f"{hints.ra_deg / 15.0:.6f}", "-spd", f"{hints.dec_deg + 90.0:.6f}",
+                        "-r", f"{hints.radius_deg:g}"]
+        code, output = _run(command, timeout_s if timeout_s is not None else 2.0 * cpu_limit_s + 10.0)
+        seconds = time.monotonic() - started
+        wcs_path = Path(tmp) / "field.wcs"
+        if code is None or not wcs_path.is_file():
+            return SolveResult(False, seconds, "astap", message="no solution" if code is not None else "timed out")
+        wcs = _read_wcs(wcs_path)
+    return SolveResult(True, seconds, "astap", wcs=wcs, message="solved", **describe_wcs(wcs, (ny, nx)))
+
+
+def _astrometry_net_solve(image: np.ndarray, sources: np.ndarray, hints: SolveHints, cpu_limit_s: float,
+                          timeout_s: float | None, tweak_order: int) -> SolveResult:
+    return solve_sources(sources["x_win"], sources["y_win"], sources["flux"], image.shape, hints,
+                         cpu_limit_s=cpu_limit_s, timeout_s=timeout_s, tweak_order=tweak_order)
+
+
+# Solvers by name: each takes (image, sources, hints, cpu limit, timeout, tweak order).
+SOLVERS = {"astrometry.net": _astrometry_net_solve, "astap": _astap_solve}
+
+
+def available_solvers() -> dict[str, bool]:
+    """Which solvers are installed on this machine."""
+    return {"astrometry.net": shutil.which(SOLVE_FIELD) is not None,
+            "astap": bool(shutil.which("astap") or shutil.which("astap_cli"))}
+
+
+def solve_image(
+    image: np.ndarray, hints: SolveHints = SolveHints(), solver: str = "astrometry.net",
+    cpu_limit_s: float = 30.0, timeout_s: float | None = None, tweak_order: int = 1,
+    sources: np.ndarray | None = None,
+) -> SolveResult:
+    """Extract stars from ``image`` (2-D, ADU) and solve it with the named solver.
+
+    ``tweak_order`` 1 fits a linear WCS to the matched stars, which suits fields of a few
+    degrees; wide camera-lens fields want 2 or 3 (SIP distortion).
+    """
+    from pipeline.extract import extract_sources
+
+    if solver not in SOLVERS:
+        raise SolveError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+    data = np.asarray(image, dtype=np.float32)
+    if data.ndim == 3:
+        data = data.mean(axis=0)  # colour: solve on the luminance
+    if data.ndim != 2:
+        raise SolveError(f"expected a 2-D image to solve, got shape {data.shape}")
+    if sources is None:
+        sources = extract_sources(data, max_sources=MAX_SOLVE_SOURCES)
+    if len(sources) < 5:
+        raise NoStarsError(f"only {len(sources)} stars detected; a plate solve needs at least 5 "
+                           f"(is the frame blank, clouded out or badly defocused?)")
+    return SOLVERS[solver](data, sources, hints, cpu_limit_s, timeout_s, tweak_order)
