@@ -363,9 +363,10 @@ def list_state(site: Site) -> dict[str, Any]:
 
     Before the network's first pass all are empty (``etag`` ``''``): pull the list once.
     """
-    payload = cached_list(site.pk)
+    found = cache.get_many([list_key(site.pk), *_stale_keys(site.network_id, site.pk)])
+    payload = found.get(list_key(site.pk))
     if payload is None:
         return {"last_changed": None, "generated_at": None, "valid_until": None, "etag": "", "stale": True}
     return {"last_changed": payload["last_changed"], "generated_at": payload["generated_at"],
             "valid_until": payload["valid_until"], "etag": payload["etag"],
-            "stale": bool(stale_reason(payload, site.pk))}
+            "stale": bool(stale_reason(payload, site.pk, found))}
