@@ -19,3 +19,7 @@ class RegistrationError(PipelineError):
 
 class StackingError(PipelineError):
     """Frames cannot be stacked together (shapes differ, nothing to stack, memory budget too small)."""
+
+
+class ColorError(PipelineError):
+    """Masters cannot be combined into a colour image (missing channel, failed registration)."""
