@@ -116,13 +116,15 @@ def find_control_stars(
         raise PipelineError(f"expected a 2-D image, got an array of shape {data.shape}")
     if data.shape[0] < 4 * _BLOCK or data.shape[1] < 4 * _BLOCK:
         raise PipelineError(f"image {data.shape} is too small to find stars in")
-    bad = ~np.isfinite(data)
-    if mask is not None:
-        bad |= np.asarray(mask, dtype=bool)
-    if bad.any():
-        data = np.where(bad, np.float32(np.nanmedian(data[::4, ::4])), data)
-    back, stride, rms = _coarse_background(data)
     peak, nby, nbx = _block_peaks(data)
+    # Block maxima propagate NaN, so a full scan for blank pixels is only needed if one is there.
+    if mask is not None or not np.isfinite(peak).all():
+        bad = ~np.isfinite(data)
+        if mask is not None:
+            bad |= np.asarray(mask, dtype=bool)
+        data = np.where(bad, np.float32(np.nanmedian(data[::4, ::4])), data)
+        peak, nby, nbx = _block_peaks(data)
+    back, stride, rms = _coarse_background(data)
     # Background under each block, looked up on the subsample grid.
     by = np.minimum(((np.arange(nby) + 0.5) * _BLOCK / stride).astype(int), back.shape[0] - 1)
     bx = np.minimum(((np.arange(nbx) + 0.5) * _BLOCK / stride).astype(int), back.shape[1] - 1)
@@ -131,7 +133,7 @@ def find_control_stars(
     candidates = np.flatnonzero(height.ravel() > threshold_sigma * max(rms, 1e-12))
     if candidates.size == 0:
         return np.zeros(0, dtype=CONTROL_DTYPE)
-    keep = min(candidates.size, 8 * max_stars)
+    keep = min(candidates.size, 4 * max_stars)
     order = np.argsort(-height.ravel()[candidates], kind="stable")[:keep]
     candidates = candidates[order]
     cb_y, cb_x = np.divmod(candidates, nbx)

@@ -27,7 +27,7 @@ from pipeline.stacking_rejection import METHODS, combine_block
 # scaling" would be the same map as additive_scale; it is not offered twice.
 NORMALIZATIONS = ("none", "additive", "multiplicative", "additive_scale")
 WEIGHTINGS = ("none", "noise", "fwhm")
-_CHUNK_PIXELS = 1 << 16
+_CHUNK_PIXELS = 1 << 15
 _WORK_FACTOR = 7          # bytes of scratch per stacked value while a chunk is combined (x4 B)
 _OUTPUT_BYTES = 10        # master float32 + three int16 maps, per pixel
 _SAMPLE_PIXELS = 65_536

@@ -40,19 +40,23 @@ def sorting_network(n: int) -> tuple[tuple[int, int], ...]:
     return tuple(pairs)
 
 
-def sort_stack(values: np.ndarray) -> np.ndarray:
+def sort_stack(values: np.ndarray, has_blanks: bool = True) -> np.ndarray:
     """Sort along the frame axis (axis 0), NaN replaced by +inf so blanks sort last."""
-    s = np.where(np.isnan(values), np.float32(np.inf), values)
-    n = s.shape[0]
+    n = values.shape[0]
+    if has_blanks:
+        values = np.where(np.isnan(values), np.float32(np.inf), values)
     if n > _NETWORK_LIMIT:
+        s = np.array(values, dtype=np.float32)
         s.sort(axis=0)
         return s
-    tmp = np.empty_like(s[0])
+    # Each comparator writes its min to a spare row and swaps references: two ufunc calls.
+    rows = [np.array(values[k], dtype=np.float32) for k in range(n)]
+    spare = np.empty_like(rows[0])
     for i, j in sorting_network(n):
-        np.minimum(s[i], s[j], out=tmp)
-        np.maximum(s[i], s[j], out=s[j])
-        s[i] = tmp
-    return s
+        np.minimum(rows[i], rows[j], out=spare)
+        np.maximum(rows[i], rows[j], out=rows[j])
+        rows[i], spare = spare, rows[i]
+    return np.stack(rows)
 
 
 class _Window:
@@ -62,8 +66,9 @@ class _Window:
     pixels still changing.
     """
 
-    def __init__(self, s: np.ndarray, n_valid: np.ndarray):
+    def __init__(self, s: np.ndarray, n_valid: np.ndarray, has_blanks: bool = True):
         self.s = s
+        self.has_blanks = has_blanks
         self.width = s.shape[1]
         self.all = np.arange(self.width)
         self.lo = np.zeros(self.width, dtype=np.int64)
@@ -73,17 +78,19 @@ class _Window:
         self._c1 = self._c2 = None
 
     def _prefix_sums(self) -> None:
-        # Row by row: numpy's cumsum along the first axis is ~10x slower.
+        # Accumulated row by row: numpy's cumsum along the first axis is ~10x slower.
         s = self.s
-        self._c1 = np.zeros((s.shape[0] + 1, self.width), dtype=np.float32)
-        self._c2 = np.zeros_like(self._c1)
-        d = np.empty_like(self.anchor)
-        for k in range(s.shape[0]):
-            np.subtract(s[k], self.anchor, out=d)
-            d[~np.isfinite(d)] = 0.0
-            np.add(self._c1[k], d, out=self._c1[k + 1])
-            np.multiply(d, d, out=d)
-            np.add(self._c2[k], d, out=self._c2[k + 1])
+        self._c1 = np.empty((s.shape[0] + 1, self.width), dtype=np.float32)
+        self._c2 = np.empty_like(self._c1)
+        self._c1[0] = 0.0
+        self._c2[0] = 0.0
+        d = np.subtract(s, self.anchor[None, :], out=self._c1[1:])
+        if self.has_blanks:
+            np.copyto(d, 0.0, where=~np.isfinite(d))
+        np.multiply(d, d, out=self._c2[1:])
+        for k in range(1, s.shape[0]):
+            self._c1[k + 1] += self._c1[k]
+            self._c2[k + 1] += self._c2[k]
 
     def take(self, a: np.ndarray, index: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """``a[index[j], idx[j]]`` for every j."""
@@ -204,16 +211,17 @@ def combine_block(
     """
     valid = ~np.isnan(values)
     n_valid = valid.sum(axis=0)
+    has_blanks = bool((n_valid < values.shape[0]).any())
     w = np.asarray(weights, dtype=np.float32)[:, None]
-    if method == "mean" and np.all(n_valid == values.shape[0]):
+    if method == "mean" and not has_blanks:
         zero = np.zeros(values.shape[1], dtype=np.int16)
         combined = (values * w).sum(axis=0) / w.sum() if np.any(w != w[0]) else values.mean(axis=0)
         return combined.astype(np.float32), n_valid.astype(np.int16), zero, zero
     if method == "mean":
         keep = valid
     else:
-        s = sort_stack(values)
-        win = _Window(s, n_valid)
+        s = sort_stack(values, has_blanks)
+        win = _Window(s, n_valid, has_blanks)
         if method == "median":
             count = n_valid.astype(np.int16)
             zero = np.zeros_like(count)

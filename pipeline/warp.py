@@ -74,10 +74,16 @@ def _runs(offsets: np.ndarray, max_len: int) -> list[tuple[int, int]]:
     return out
 
 
+_POOL: ThreadPoolExecutor | None = None
+
+
 def _run_parallel(func, jobs) -> None:
+    """Run ``func`` over ``jobs`` on the shared worker threads (numpy releases the GIL)."""
+    global _POOL
     if _THREADS > 1 and len(jobs) > 4:
-        with ThreadPoolExecutor(_THREADS) as pool:
-            list(pool.map(func, jobs))
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(_THREADS, thread_name_prefix="warp")
+        list(_POOL.map(func, jobs))
     else:
         for job in jobs:
             func(job)
