@@ -89,6 +89,28 @@ def _run_parallel(func, jobs) -> None:
             func(job)
 
 
+def _edge_columns(out: np.ndarray, src: np.ndarray, cols: np.ndarray, start: np.ndarray,
+                  weights: np.ndarray, taps: int) -> None:
+    """Fill output columns ``cols`` whose taps reach past ``src``'s edge, repeating the edge.
+
+    ``start[j]`` is the source column of tap 0 for output column ``cols[j]``; ``weights``
+    is (len(cols), taps) or (rows, taps) broadcast over the columns.
+    """
+    if cols.size == 0:
+        return
+    index = np.clip(start[:, None] + np.arange(taps)[None, :], 0, src.shape[1] - 1)
+    values = src[:, index]                                    # (rows, len(cols), taps)
+    w = weights[None, :, :] if weights.shape[0] == len(cols) else weights[:, None, :]
+    out[:, cols] = (values * w).sum(axis=2)
+
+
+def _edge_range(lo: int, hi: int, first_ok: int, last_ok: int, pad: int) -> np.ndarray:
+    """Output positions in [lo, hi) that are within ``pad`` outside the all-taps-valid [first_ok, last_ok)."""
+    left = np.arange(max(lo, first_ok - pad), min(hi, first_ok))
+    right = np.arange(max(lo, last_ok), min(hi, last_ok + pad))
+    return np.concatenate([left, right])
+
+
 def shift_rows(src: np.ndarray, start: np.ndarray, width: int, kernel: str, gain: float = 1.0) -> np.ndarray:
     """Resample each row along x: ``out[i, j] = src(i, start[i] + j)`` (positions in px of ``src``).
 
@@ -96,27 +118,27 @@ def shift_rows(src: np.ndarray, start: np.ndarray, width: int, kernel: str, gain
     """
     taps, first = _taps(kernel)
     pad = taps + 2
-    padded = np.pad(src, ((0, 0), (pad, pad)), mode="edge")
     base = np.floor(start).astype(np.int64)
     weights = kernel_weights(kernel, start - base) * np.float32(gain)
-    col0 = base + first + pad
+    col0 = base + first
     out = np.zeros((src.shape[0], width), dtype=np.float32)
-    n_in = padded.shape[1]
+    n_in = src.shape[1]
     rows_per_chunk = max(1, _CHUNK_ELEMENTS // max(width, 1))
 
     def work(run):
         r0, r1 = run
         c = int(col0[r0])
         j0, j1 = max(0, -c), min(width, n_in - taps + 1 - c)
-        if j1 <= j0:
-            return
-        o = out[r0:r1, j0:j1]
         w = weights[r0:r1]
-        np.multiply(padded[r0:r1, c + j0:c + j1], w[:, :1], out=o)
-        tmp = np.empty_like(o)
-        for k in range(1, taps):
-            np.multiply(padded[r0:r1, c + j0 + k:c + j1 + k], w[:, k:k + 1], out=tmp)
-            o += tmp
+        if j1 > j0:
+            o = out[r0:r1, j0:j1]
+            np.multiply(src[r0:r1, c + j0:c + j1], w[:, :1], out=o)
+            tmp = np.empty_like(o)
+            for k in range(1, taps):
+                np.multiply(src[r0:r1, c + j0 + k:c + j1 + k], w[:, k:k + 1], out=tmp)
+                o += tmp
+        edges = _edge_range(0, width, -c, n_in - taps + 1 - c, pad)
+        _edge_columns(out[r0:r1], src[r0:r1], edges, c + edges, w, taps)
 
     _run_parallel(work, _runs(col0, rows_per_chunk))
     return out
@@ -126,28 +148,28 @@ def resample_rows(src: np.ndarray, position: np.ndarray, kernel: str, gain: floa
     """Resample along y: output row ``i`` is ``src`` at (fractional) row ``position[i]``."""
     taps, first = _taps(kernel)
     pad = taps + 2
-    padded = np.pad(src, ((pad, pad), (0, 0)), mode="edge")
     base = np.floor(position).astype(np.int64)
     weights = kernel_weights(kernel, position - base) * np.float32(gain)
     n_out, width = len(position), src.shape[1]
-    offset = base + first + pad - np.arange(n_out)
+    offset = base + first - np.arange(n_out)
     out = np.zeros((n_out, width), dtype=np.float32)
-    n_in = padded.shape[0]
+    n_in = src.shape[0]
     rows_per_chunk = max(1, _CHUNK_ELEMENTS // max(width, 1))
 
     def work(run):
         r0, r1 = run
         d = int(offset[r0])
         i0, i1 = max(r0, -d), min(r1, n_in - taps + 1 - d)
-        if i1 <= i0:
-            return
-        o = out[i0:i1]
-        w = weights[i0:i1]
-        np.multiply(padded[i0 + d:i1 + d], w[:, :1], out=o)
-        tmp = np.empty_like(o)
-        for k in range(1, taps):
-            np.multiply(padded[i0 + d + k:i1 + d + k], w[:, k:k + 1], out=tmp)
-            o += tmp
+        if i1 > i0:
+            o = out[i0:i1]
+            w = weights[i0:i1]
+            np.multiply(src[i0 + d:i1 + d], w[:, :1], out=o)
+            tmp = np.empty_like(o)
+            for k in range(1, taps):
+                np.multiply(src[i0 + d + k:i1 + d + k], w[:, k:k + 1], out=tmp)
+                o += tmp
+        edges = _edge_range(r0, r1, -d, n_in - taps + 1 - d, pad)
+        _edge_columns(out.T, src.T, edges, edges + d, weights[edges], taps)
 
     _run_parallel(work, _runs(offset, rows_per_chunk))
     return out
@@ -169,32 +191,34 @@ def resample_columns(src: np.ndarray, position: np.ndarray, kernel: str, gain: f
     """
     taps, first = _taps(kernel)
     pad = taps + 2
-    padded = np.pad(src, ((0, 0), (pad, pad)), mode="edge")
     base = np.floor(position).astype(np.int64)
     weights = kernel_weights(kernel, position - base) * np.float32(gain)
     n_rows, n_out = src.shape[0], len(position)
-    offset = base + first + pad - np.arange(n_out)
+    offset = base + first - np.arange(n_out)
     out = np.zeros((n_rows, n_out), dtype=np.float32)
-    n_in = padded.shape[1]
-    jobs = []
+    n_in = src.shape[1]
+    jobs, edges = [], []
     for j0, j1 in _runs(offset, n_out):
         d = int(offset[j0])
         a, b = max(j0, -d), min(j1, n_in - taps + 1 - d)
         if b > a:
             step = max(1, _CHUNK_ELEMENTS // (b - a))
             jobs.extend((r, min(r + step, n_rows), a, b, d) for r in range(0, n_rows, step))
+        edges.append(_edge_range(j0, j1, -d, n_in - taps + 1 - d, pad))
 
     def work(job):
         r0, r1, a, b, d = job
         o = out[r0:r1, a:b]
         w = weights[a:b]
-        np.multiply(padded[r0:r1, a + d:b + d], w[:, 0], out=o)
+        np.multiply(src[r0:r1, a + d:b + d], w[:, 0], out=o)
         tmp = np.empty_like(o)
         for k in range(1, taps):
-            np.multiply(padded[r0:r1, a + d + k:b + d + k], w[:, k], out=tmp)
+            np.multiply(src[r0:r1, a + d + k:b + d + k], w[:, k], out=tmp)
             o += tmp
 
     _run_parallel(work, jobs)
+    cols = np.concatenate(edges)
+    _edge_columns(out, src, cols, cols + offset[cols], weights[cols], taps)
     return out
 
 
@@ -205,32 +229,35 @@ def shift_columns(src: np.ndarray, start: np.ndarray, height: int, kernel: str) 
     """
     taps, first = _taps(kernel)
     pad = taps + 2
-    padded = np.pad(src, ((pad, pad), (0, 0)), mode="edge")
     base = np.floor(start).astype(np.int64)
     weights = kernel_weights(kernel, start - base)
-    row0 = base + first + pad
+    row0 = base + first
     n_cols = src.shape[1]
     out = np.zeros((height, n_cols), dtype=np.float32)
-    n_in = padded.shape[0]
-    jobs = []
+    n_in = src.shape[0]
+    jobs, bands = [], []
     for j0, j1 in _runs(row0, n_cols):
         c = int(row0[j0])
         i0, i1 = max(0, -c), min(height, n_in - taps + 1 - c)
         if i1 > i0:
             step = max(1, _CHUNK_ELEMENTS // (j1 - j0))
             jobs.extend((r, min(r + step, i1), j0, j1, c) for r in range(i0, i1, step))
+        bands.append((j0, j1, c))
 
     def work(job):
         r0, r1, j0, j1, c = job
         o = out[r0:r1, j0:j1]
         w = weights[j0:j1]
-        np.multiply(padded[r0 + c:r1 + c, j0:j1], w[:, 0], out=o)
+        np.multiply(src[r0 + c:r1 + c, j0:j1], w[:, 0], out=o)
         tmp = np.empty_like(o)
         for k in range(1, taps):
-            np.multiply(padded[r0 + c + k:r1 + c + k, j0:j1], w[:, k], out=tmp)
+            np.multiply(src[r0 + c + k:r1 + c + k, j0:j1], w[:, k], out=tmp)
             o += tmp
 
     _run_parallel(work, jobs)
+    for j0, j1, c in bands:
+        rows = _edge_range(0, height, -c, n_in - taps + 1 - c, pad)
+        _edge_columns(out[:, j0:j1].T, src[:, j0:j1].T, rows, rows + c, weights[j0:j1], taps)
     return out
 
 
