@@ -64,8 +64,9 @@ def make_set(directory: Path, n: int, frames: int, seed: int = 5) -> list[Path]:
 
 
 def siril_prepare(directory: Path) -> None:
-    if (directory / "process" / "light_.seq").exists():
-        return
+    """Convert the frames to a Siril sequence (again each time: Siril caches frame statistics
+    in the .seq file, and ours computes them on every run)."""
+    shutil.rmtree(directory / "process", ignore_errors=True)
     script = directory / "prep.ssf"
     script.write_text("requires 1.0.0\nsetext fits\nset32bits\ncd lights\nconvert light -out=../process\nclose\n")
     subprocess.run(["siril-cli", "-d", str(directory), "-s", str(script)], check=True, capture_output=True)
@@ -76,6 +77,7 @@ def worker(tool: str, method: str, directory: Path, memory: str) -> dict:
     paths = sorted((directory / "lights").glob("light_*.fits"))
     out = directory / f"out_{tool}_{method}.fits"
     if tool == "siril":
+        siril_prepare(directory)
         letter = {"sigma": "s", "winsorized": "w"}[method]
         script = directory / f"stack_{letter}.ssf"
         script.write_text(f"requires 1.0.0\nsetext fits\nset32bits\ncd process\n"
@@ -146,6 +148,7 @@ def main() -> None:
     parser.add_argument("--small-memory", default="512MB", help="a second, tight budget for ours")
     parser.add_argument("--work", default="/tmp/datas-bench-stack")
     parser.add_argument("--skip-ccdproc-above", type=int, default=4096)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per tool up to 2048^2 (median reported)")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -159,28 +162,42 @@ def main() -> None:
     for n in args.sizes:
         directory = Path(args.work) / str(n)
         make_set(directory, n, args.frames)
-        siril_prepare(directory)
         print(f"\n== {args.frames} x {n}x{n} float32 ({args.frames * n * n * 4 / 2**20:.0f} MB of frames) ==")
+        repeats = args.repeat if n <= 2048 else 1
         for method in ("sigma", "winsorized"):
-            ours = measure("ours", method, directory, args.memory)
-            siril = measure("siril", method, directory, args.memory)
-            tight = measure("ours", method, directory, args.small_memory)
-            line = (f"{method:>10}: ours {ours['seconds']:.2f} s (peak {ours['peak_mb'] - ours['baseline_mb']:.0f} MB"
-                    f" over {ours['baseline_mb']:.0f} MB baseline, budget {args.memory}, {ours['bands']} band(s))"
+            runs = {"ours": [], "siril": [], "tight": []}
+            for _ in range(repeats):           # interleaved, so load on the machine hits all alike
+                runs["ours"].append(measure("ours", method, directory, args.memory))
+                runs["siril"].append(measure("siril", method, directory, args.memory))
+                runs["tight"].append(measure("ours", method, directory, args.small_memory))
+            ours, siril, tight = (median_run(runs[k]) for k in ("ours", "siril", "tight"))
+            line = (f"{method:>10}: ours {ours['seconds']:.2f} s (peak +{ours['peak_mb'] - ours['baseline_mb']:.0f} MB"
+                    f" over a {ours['baseline_mb']:.0f} MB interpreter, budget {args.memory}, {ours['bands']} band(s))"
                     f" | ours @ {args.small_memory}: {tight['seconds']:.2f} s (peak +{tight['peak_mb'] - tight['baseline_mb']:.0f}"
                     f" MB, {tight['bands']} bands) | siril {siril['seconds']:.2f} s wall, "
                     f"{siril['internal_seconds']:.2f} s stacking (peak {siril['peak_mb']:.0f} MB)"
-                    f" | siril/ours {siril['seconds'] / ours['seconds']:.1f}x")
-            print(line)
-            print(f"{'':>12}{agreement(directory, method)}")
+                    f" | siril/ours {siril['seconds'] / ours['seconds']:.1f}x  [median of {repeats}]")
+            print(line, flush=True)
+            print(f"{'':>12}{agreement(directory, method)}", flush=True)
         if n <= args.skip_ccdproc_above:
-            cc = measure("ccdproc", "sigma", directory, args.memory)
-            if "error" in cc:
-                print(f"   ccdproc: {cc['error']}")
+            cc_runs, ours_runs = [], []
+            for _ in range(repeats):
+                cc_runs.append(measure("ccdproc", "sigma", directory, args.memory))
+                ours_runs.append(measure("ours", "sigma", directory, args.memory))
+            if any("error" in r for r in cc_runs):
+                print(f"   ccdproc: {cc_runs[0].get('error')}")
             else:
-                ours = measure("ours", "sigma", directory, args.memory)
+                cc, ours = median_run(cc_runs), median_run(ours_runs)
                 print(f"   ccdproc sigma clip {cc['seconds']:.2f} s (peak +{cc['peak_mb'] - cc['baseline_mb']:.0f} MB)"
-                      f" vs ours sigma {ours['seconds']:.2f} s: ccdproc/ours {cc['seconds'] / ours['seconds']:.1f}x")
+                      f" vs ours sigma {ours['seconds']:.2f} s: ccdproc/ours {cc['seconds'] / ours['seconds']:.1f}x"
+                      f"  [median of {repeats}]", flush=True)
+
+
+def median_run(runs: list[dict]) -> dict:
+    good = [r for r in runs if "error" not in r]
+    if not good:
+        raise RuntimeError(runs[0]["error"])
+    return sorted(good, key=lambda r: r["seconds"])[len(good) // 2]
 
 
 if __name__ == "__main__":

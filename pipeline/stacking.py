@@ -4,7 +4,8 @@
 already on a common grid (NaN where a frame does not cover). Frames may be arrays or FITS
 paths; paths are opened once and read in row bands, so N frames larger than RAM stack
 within ``StackOptions.memory`` bytes (ccdproc re-reads every file for every chunk; we do
-not). Rejection methods are Siril's (:mod:`pipeline.stacking_rejection`). Everything is
+not; nor do we memory-map them, whose pages would count against the budget). Rejection
+methods are Siril's (:mod:`pipeline.stacking_rejection`). Everything is
 float32. The result carries the master, a count-of-frames map and low/high rejection maps,
 and a FITS header recording what went in and how; :func:`write_master` writes all four.
 """
@@ -30,7 +31,7 @@ WEIGHTINGS = ("none", "noise", "fwhm")
 _CHUNK_PIXELS = 1 << 15
 _WORK_FACTOR = 7          # bytes of scratch per stacked value while a chunk is combined (x4 B)
 _OUTPUT_BYTES = 10        # master float32 + three int16 maps, per pixel
-_SAMPLE_PIXELS = 65_536
+_SAMPLE_PIXELS = 16_384
 _STRUCTURAL = ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEND", "BZERO", "BSCALE",
                "PCOUNT", "GCOUNT", "XTENSION", "EXTNAME")
 
@@ -147,7 +148,9 @@ class FrameSet:
             self.close()
             raise FrameReadError(f"{path}: no such file")
         try:
-            hdul = fits.open(path, memmap=True)
+            # Not memory-mapped: mapped file pages count against the process and would
+            # break the memory budget; sections read just the rows asked for.
+            hdul = fits.open(path, memmap=False)
         except (OSError, ValueError) as exc:
             self.close()
             raise FrameReadError(f"{path}: not a readable FITS image ({exc})") from None
@@ -161,33 +164,20 @@ class FrameSet:
     def __len__(self) -> int:
         return len(self._arrays)
 
-    def _direct(self, i: int):
-        """The frame as an array view when it needs no scaling (float FITS are memory-mapped)."""
-        if self._arrays[i] is not None:
-            return self._arrays[i]
-        hdu = self._hdus[i]
-        if hdu._orig_bzero == 0 and hdu._orig_bscale == 1 and hdu.header.get("BLANK") is None:
-            return hdu.data
-        return None
-
     def rows(self, i: int, r0: int, r1: int) -> np.ndarray:
         """Rows ``r0:r1`` of frame ``i`` as float32."""
-        direct = self._direct(i)
-        if direct is not None:
-            return np.asarray(direct[r0:r1], dtype=np.float32)
+        if self._arrays[i] is not None:
+            return np.asarray(self._arrays[i][r0:r1], dtype=np.float32)
         return np.asarray(self._hdus[i].section[r0:r1], dtype=np.float32)
 
     def sample(self, i: int) -> np.ndarray:
-        """A regular subsample of frame ``i`` (about 65k pixels), finite values only."""
+        """A regular subsample of frame ``i`` (about 16k pixels), finite values only."""
         step = max(1, int(np.sqrt(self.shape[0] * self.shape[1] / _SAMPLE_PIXELS)))
-        direct = self._direct(i)
-        if direct is not None:
-            data = np.asarray(direct[::step, ::step], dtype=np.float32)
+        if self._arrays[i] is not None:
+            data = self._arrays[i][::step, ::step]
         else:
-            band = max(step, 256 // step * step)
-            data = np.concatenate([self.rows(i, r, min(r + band, self.shape[0]))[::step, ::step]
-                                   for r in range(0, self.shape[0], band)])
-        data = data.ravel()
+            data = self._hdus[i].section[::step][:, ::step]
+        data = np.asarray(data, dtype=np.float32).ravel()
         return data[np.isfinite(data)]
 
     def centre(self, i: int, size: int = 1024) -> np.ndarray:

@@ -73,9 +73,11 @@ class _Window:
         self.all = np.arange(self.width)
         self.lo = np.zeros(self.width, dtype=np.int64)
         self.hi = n_valid.astype(np.int64)
+        self.n_valid = self.hi.copy()
         # Anchor on the median so that prefix sums of squares keep float32 precision.
         self.anchor = self.median(self.all)
         self._c1 = self._c2 = None
+        self._full = None
 
     def _prefix_sums(self) -> None:
         # Accumulated row by row: numpy's cumsum along the first axis is ~10x slower.
@@ -104,8 +106,28 @@ class _Window:
         return np.where(hi > lo, 0.5 * (a + b), np.float32(np.nan))
 
     def sums(self, lo: np.ndarray, hi: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Sum and sum of squares of anchored values ``s[lo:hi]``."""
+        """Sum and sum of squares of anchored values ``s[lo:hi]``.
+
+        Most windows are whole (nothing rejected): their sums come from one pass over the
+        block. A few partial ones are summed directly; many call for prefix sums.
+        """
         if self._c1 is None:
+            full = (lo == 0) & (hi == self.n_valid[idx])
+            partial = np.flatnonzero(~full)
+            if partial.size * 4 <= self.width:
+                if self._full is None:
+                    d = self.s - self.anchor[None, :]
+                    if self.has_blanks:
+                        np.copyto(d, 0.0, where=~np.isfinite(d))
+                    self._full = (d.sum(axis=0), np.einsum("ij,ij->j", d, d))
+                s1, s2 = self._full[0][idx], self._full[1][idx]
+                if partial.size:
+                    cols = idx[partial]
+                    d = self.s[:, cols] - self.anchor[cols][None, :]
+                    k = np.arange(self.s.shape[0])[:, None]
+                    d = np.where((k >= lo[partial]) & (k < hi[partial]), d, np.float32(0.0))
+                    s1[partial], s2[partial] = d.sum(axis=0), np.einsum("ij,ij->j", d, d)
+                return s1, s2
             self._prefix_sums()
         return (self.take(self._c1, hi, idx) - self.take(self._c1, lo, idx),
                 self.take(self._c2, hi, idx) - self.take(self._c2, lo, idx))
