@@ -32,6 +32,7 @@ _CHUNK_PIXELS = 1 << 15
 _WORK_FACTOR = 7          # bytes of scratch per stacked value while a chunk is combined (x4 B)
 _OUTPUT_BYTES = 10        # master float32 + three int16 maps, per pixel
 _SAMPLE_PIXELS = 16_384
+_MAX_BAND_BYTES = 512 << 20  # a bigger band buys nothing and walks memory further per chunk
 _STRUCTURAL = ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEND", "BZERO", "BSCALE",
                "PCOUNT", "GCOUNT", "XTENSION", "EXTNAME")
 
@@ -266,7 +267,7 @@ def plan_bands(n_frames: int, shape: tuple[int, int], memory: int, threads: int)
         need = fixed + scratch + per_row
         raise StackingError(f"memory budget {memory / 2**20:.0f} MB is below the {need / 2**20:.0f} MB needed "
                             f"for {n_frames} frames of {nx}x{ny}")
-    rows = int(min(ny, (memory - fixed - scratch) // per_row))
+    rows = int(min(ny, (memory - fixed - scratch) // per_row, max(1, _MAX_BAND_BYTES // per_row)))
     return rows, chunk
 
 
