@@ -201,9 +201,11 @@ def _final_fit(kind, order, ref_xy, frame_xy, frame_tree, ri, fi, flip, toleranc
         ri, fi, dist = pair_stars(mapped, frame_tree, tolerance)
         if len(ri) < min_points(kind, order) + 1:
             break
-        # A blended or mis-centred star should not pull the fit: clip at 3 robust sigma.
-        robust = 1.4826 * np.median(dist) / 0.8326  # median of a 2-D Gaussian radius is 1.1774 sigma
-        keep = dist <= max(3.0 * robust, 0.05)
+        # A blended or mis-centred star should not pull the fit. Pair distances of a 2-D
+        # Gaussian scatter follow a Rayleigh law with median 1.1774 sigma; faint stars scatter
+        # more than bright ones, so only gross outliers go (5 sigma: 4e-6 of good pairs).
+        sigma = np.median(dist) / 1.1774
+        keep = dist <= max(5.0 * sigma, 0.05)
         if keep.sum() >= min_points(kind, order) + 1:
             ri, fi = ri[keep], fi[keep]
         model = fit_transform(kind, ref_xy[ri], frame_xy[fi], flip=flip, order=order)
