@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from observations.api import LightCurveView, ObservationViewSet
+from observations.tasking_api import TaskingView
 from sites.api import SiteViewSet
 from targets.api import AlertViewSet, CampaignViewSet, TargetViewSet
 
@@ -25,5 +26,6 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^lightcurve/(?P<target_id>\d+)/?$", LightCurveView.as_view(), name="lightcurve"),
+    re_path(r"^sites/(?P<site_id>\d+)/tasking/?$", TaskingView.as_view(), name="site-tasking"),
     *router.urls,
 ]

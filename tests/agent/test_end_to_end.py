@@ -21,10 +21,21 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def night(live_server, tmp_path):
-    """A network with one site (its key) and two targets up now at the site, one a Ha target."""
+def night(live_server, tmp_path, monkeypatch, settings):
+    """A network with one site (its key) and two targets up now at the site, one a Ha target.
+
+    The portal's scheduler only hands out targets in the dark and with a fresh weather report:
+    its clock is frozen at a night with the same sidereal time as now, the site reports clear,
+    and the agent's heartbeats (stamped with the real time, months before that night) count
+    as fresh.
+    """
     from observations.models import Observation  # noqa: F401 - Django is ready inside the fixture
     from tests.network.factories import make_network, make_site_with_key, make_target
+    from tests.network.schedule_helpers import clear_skies, same_sky_in_the_dark
+
+    dark = same_sky_in_the_dark(-30.24, -70.74)
+    monkeypatch.setattr("network.schedules._now", lambda: dark)
+    settings.DATAS_WEATHER_MAX_AGE_SECONDS = 400 * 86400
 
     network = make_network("Variable star club")
     site, key = make_site_with_key(network, latitude=-30.24, longitude=-70.74, elevation_m=2200,
@@ -32,6 +43,7 @@ def night(live_server, tmp_path):
     ra, dec = overhead()
     target = make_target(network, name="Zenith var", ra_deg=ra, dec_deg=dec, magnitude=11.0, priority=5.0,
                          required_filters=["V", "R"], exposure_sec=5)
+    clear_skies(site, at=dark)
     config = write_config(tmp_path, live_server.url, api_key=key, site_id=str(site.id))
     return {"site": site, "key": key, "target": target, "config": config, "network": network}
 
