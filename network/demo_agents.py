@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,9 +31,11 @@ AGENT_KEY_LABEL = "simulated agent (run_demo)"
 MIN_DARK_HOURS = 1.0
 
 # The simulated rig: exposures take at most this long in real time, slews this long, so the
-# demo shows a steady stream of observations without burning the CPU.
-SIMULATED_EXPOSURE_S = 3.0
+# demo shows a steady stream of observations without burning the CPU; 384 px square frames
+# (288 kB) keep a few field stars in view.
+SIMULATED_EXPOSURE_S = 4.0
 SIMULATED_SLEW_S = 1.0
+SIMULATED_FRAME_PX = 384
 POLL_INTERVAL_S = 15.0
 # The placeholder ranking ignores the time of night, so ask for most of the catalogue and
 # let the agent keep what is up.
@@ -153,7 +156,8 @@ def agent_config(agent: DemoAgent, server_url: str) -> dict:
         "filters": list(site.filters),
         "devices": {"mount": "Simulated mount", "camera": site.camera_model or "Simulated camera",
                     "filter_wheel": "Simulated wheel"},
-        "simulator": {"seed": site.pk, "real_time_s": SIMULATED_EXPOSURE_S, "slew_s": SIMULATED_SLEW_S},
+        "simulator": {"seed": site.pk, "real_time_s": SIMULATED_EXPOSURE_S, "slew_s": SIMULATED_SLEW_S,
+                      "width": SIMULATED_FRAME_PX, "height": SIMULATED_FRAME_PX},
     }
     for key, value in (("focal_length_mm", site.focal_length_mm), ("aperture_mm", site.aperture_mm),
                        ("pixel_size_um", site.pixel_size_um)):
@@ -207,3 +211,22 @@ def prepare_demo_agents(count: int, directory: Path, now: datetime,
         write_key_file(agent.key_path, agent.key)
         agents.append(agent)
     return agents
+
+
+def prune_frames(frames_dir: Path, older_than_s: float, now: float | None = None) -> int:
+    """Delete FITS frames written more than ``older_than_s`` seconds ago under ``frames_dir``; return how many.
+
+    Keeps a long-running demo's disk bounded (three agents write about 0.2 MB/s). Only for
+    the demo: its agents never upload frames, and an agent asked for a deleted frame keeps
+    the record on the server and logs the frame as missing.
+    """
+    cutoff = (time.time() if now is None else now) - older_than_s
+    removed = 0
+    for frame in frames_dir.glob("*/*.fits"):
+        try:
+            if frame.stat().st_mtime < cutoff:
+                frame.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import math
+import os
 import stat
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from network.demo import SITES
 from network.demo_agents import (
@@ -16,6 +18,7 @@ from network.demo_agents import (
     DemoAgent,
     choose_demo_sites,
     prepare_demo_agents,
+    prune_frames,
     write_agent_config,
 )
 from sites.models import Automation, Site
@@ -124,3 +127,27 @@ def test_the_written_configuration_is_one_the_agent_accepts(tmp_path):
     assert config.data_dir == tmp_path / "exonet-xinglong-china"
     assert config.poll_interval_s <= 30
     assert agent.key not in agent.config_path.read_text()
+
+
+@pytest.mark.django_db
+def test_without_the_demo_it_says_what_to_run_before_serving():
+    with pytest.raises(CommandError, match="run `manage.py load_demo` first"):
+        call_command("run_demo", "127.0.0.1:0", agents=1)
+    with pytest.raises(CommandError, match="--agents must be 0 or more"):
+        call_command("run_demo", "127.0.0.1:0", agents=-1)
+
+
+def test_old_frames_are_pruned_and_recent_ones_and_the_queue_kept(tmp_path):
+    frames = tmp_path / "frames" / "20261121"
+    frames.mkdir(parents=True)
+    now = 1_800_000_000.0
+    ages = {"old.fits": 3600, "recent.fits": 600, "writing.fits.part": 3600}
+    for name, age in ages.items():
+        (frames / name).write_bytes(b"SIMPLE")
+        os.utime(frames / name, (now - age, now - age))
+    (tmp_path / "queue.sqlite3").write_bytes(b"")
+    os.utime(tmp_path / "queue.sqlite3", (now - 7200, now - 7200))
+    assert prune_frames(tmp_path / "frames", older_than_s=1800, now=now) == 1
+    assert sorted(p.name for p in frames.iterdir()) == ["recent.fits", "writing.fits.part"]
+    assert (tmp_path / "queue.sqlite3").exists()
+    assert prune_frames(tmp_path / "missing", older_than_s=1800, now=now) == 0

@@ -10,19 +10,29 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.staticfiles.management.commands.runserver import Command as RunserverCommand
 from django.core.management.base import CommandError
+from django.db import DatabaseError
 from django.utils import timezone
 
 from network.agent_processes import AgentProcesses
 from network.demo import DEMO_PASSWORD, DEMO_USERNAME
-from network.demo_agents import MIN_DARK_HOURS, DemoAgent, prepare_demo_agents, write_agent_config
+from network.demo_agents import (
+    MIN_DARK_HOURS,
+    DemoAgent,
+    prepare_demo_agents,
+    prune_frames,
+    write_agent_config,
+)
 
 DEFAULT_AGENTS = 3
+DEFAULT_KEEP_FRAMES_MIN = 30.0
 WATCH_INTERVAL_S = 5.0
+PRUNE_INTERVAL_S = 60.0
 
 
 def _interrupt(signum: int, _frame: object) -> None:
@@ -38,11 +48,17 @@ class Command(RunserverCommand):
         super().add_arguments(parser)
         parser.add_argument("--agents", type=int, default=DEFAULT_AGENTS, metavar="N",
                             help=f"how many simulated agents to start (default {DEFAULT_AGENTS}; 0 for none)")
+        parser.add_argument("--keep-frames", type=float, default=DEFAULT_KEEP_FRAMES_MIN, metavar="MINUTES",
+                            help="delete the agents' simulated FITS frames after this many minutes, so the "
+                                 f"disk stays bounded (default {DEFAULT_KEEP_FRAMES_MIN:.0f}; 0 keeps them all)")
 
     def handle(self, *args, **options):
         count = options["agents"]
         if count < 0:
             raise CommandError(f"--agents must be 0 or more, not {count}")
+        if options["keep_frames"] < 0:
+            raise CommandError(f"--keep-frames must be 0 (keep all) or more minutes, not {options['keep_frames']}")
+        self.keep_frames_s = options["keep_frames"] * 60.0
         # The autoreloader runs the server in a child process it restarts on every code change,
         # which would start a second set of agents and orphan the first.
         options["use_reloader"] = False
@@ -69,6 +85,9 @@ class Command(RunserverCommand):
             agents = prepare_demo_agents(count, self.agents_dir, timezone.now())
         except OSError as exc:
             raise CommandError(f"cannot write the agents' key files under {self.agents_dir}: {exc}") from exc
+        except DatabaseError as exc:
+            raise CommandError(f"the database is not ready ({exc}): run `manage.py migrate` and "
+                               "`manage.py load_demo` first (`make run` does)") from exc
         if not agents:
             raise CommandError("no demo sites to run agents for: run `manage.py load_demo` first "
                                "(`make run` does), or pass --agents 0")
@@ -103,6 +122,9 @@ class Command(RunserverCommand):
         self.stdout.write(self.style.SUCCESS(
             f"{len(self.demo_agents)} simulated agent(s) (simulator backend); keys, configurations, data and "
             f"logs in {self.agents_dir}:"))
+        if self.keep_frames_s:
+            self.stdout.write(f"  (their simulated FITS frames are deleted after {self.keep_frames_s / 60:.0f} min; "
+                              "--keep-frames 0 keeps them)")
         for agent, process in zip(self.demo_agents, self.processes.running, strict=True):
             site = agent.site
             self.stdout.write(f"  {site.name} ({site.network.slug}, {site.get_automation_display().lower()}): "
@@ -120,9 +142,14 @@ class Command(RunserverCommand):
             f"{DEMO_PASSWORD!r} (the admin is at /admin/). Ctrl-C stops the portal and every agent."))
 
     def _watch_agents(self) -> None:
-        """Say so when an agent stops on its own (a bad key, a crash), pointing at its log."""
+        """Say so when an agent stops on its own (a bad key, a crash), pointing at its log; prune old frames."""
         reported: set[int] = set()
+        next_prune = 0.0
         while not self.stop_watching.wait(WATCH_INTERVAL_S):
+            if self.keep_frames_s and time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + PRUNE_INTERVAL_S
+                for agent in self.demo_agents:
+                    prune_frames(agent.data_dir / "frames", self.keep_frames_s)
             for agent in self.processes.exited():
                 if agent.pid not in reported and not self.stop_watching.is_set():
                     reported.add(agent.pid)
