@@ -123,7 +123,7 @@ class Command(RunserverCommand):
             f"{len(self.demo_agents)} simulated agent(s) (simulator backend); keys, configurations, data and "
             f"logs in {self.agents_dir}:"))
         if self.keep_frames_s:
-            self.stdout.write(f"  (their simulated FITS frames are deleted after {self.keep_frames_s / 60:.0f} min; "
+            self.stdout.write(f"  (their simulated FITS frames are deleted after {self.keep_frames_s / 60:g} min; "
                               "--keep-frames 0 keeps them)")
         for agent, process in zip(self.demo_agents, self.processes.running, strict=True):
             site = agent.site
