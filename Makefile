@@ -1,15 +1,20 @@
-# DATAS: `make run` serves the portal with a demo network on SQLite; `make test` runs every test.
+# DATAS: `make run` serves the portal with a demo network on SQLite, fed by simulated site agents;
+# `make test` runs every test.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1:8000
+# Simulated site agents `make run` starts beside the portal.
+AGENTS ?= 3
 # The embedded default: SQLite under var/, no Redis (Celery tasks run in-process).
 EMBEDDED := env -u DATABASE_URL -u REDIS_URL
 
-.PHONY: help venv run demo test test-postgres test-sqlite lint bench clean
+.PHONY: help venv run run-portal demo test test-postgres test-sqlite lint bench clean
 
 help:
-	@echo "make run    portal with a demo network at http://$(HOST) (SQLite, no services)"
+	@echo "make run    portal with a demo network at http://$(HOST) (SQLite, no services), fed by"
+	@echo "            $(AGENTS) simulated site agents (logs in var/agents/; AGENTS=0 for none)"
+	@echo "make run-portal  the same portal without agents (with the autoreloader)"
 	@echo "make test   every test: PostgreSQL+Q3C and Redis (started if needed), then SQLite"
 	@echo "make lint   ruff"
 
@@ -26,6 +31,9 @@ demo: venv
 	$(EMBEDDED) $(PY) manage.py load_demo
 
 run: demo
+	$(EMBEDDED) $(PY) manage.py run_demo $(HOST) --agents $(AGENTS)
+
+run-portal: demo
 	$(EMBEDDED) $(PY) manage.py runserver $(HOST)
 
 test: venv

@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 from observations.api import LightCurveView, ObservationViewSet
 from observations.exports.aavso_api import AavsoExportView
 from observations.frames_api import FrameViewSet
+from observations.tasking_api import TaskingView
 from sites.api import SiteViewSet
 from targets.api import AlertViewSet, CampaignViewSet, TargetViewSet
 
@@ -31,5 +32,6 @@ urlpatterns = [
     re_path(r"^exports/aavso/?$", AavsoExportView.as_view(), name="export-aavso"),
     re_path(r"^observations/(?P<observation_id>[0-9a-fA-F-]{32,36})/frame/?$",
             FrameViewSet.as_view({"post": "upload_for_observation"}), name="observation-frame"),
+    re_path(r"^sites/(?P<site_id>\d+)/tasking/?$", TaskingView.as_view(), name="site-tasking"),
     *router.urls,
 ]

@@ -6,4 +6,4 @@ class NetworkConfig(AppConfig):
     verbose_name = "Networks (tenants)"
 
     def ready(self) -> None:
-        from network import schema  # noqa: F401  registers the OpenAPI auth extension
+        from network import schedule_signals, schema  # noqa: F401  stale-list signals; OpenAPI auth extension

@@ -251,6 +251,18 @@ SPECTACULAR_SETTINGS = {
 # A site counts as online when its agent checked in within this many seconds.
 DATAS_SITE_ONLINE_SECONDS = int(os.environ.get("DATAS_SITE_ONLINE_SECONDS", "900"))
 
+# --- Network scheduler (network/scheduling, network/schedules.py) -------------------------
+# Minutes between passes: the beat entry is created with this at migrate; edit it in the admin
+# (Periodic tasks) afterwards. A list stays valid until the next pass.
+DATAS_SCHEDULE_INTERVAL_MINUTES = int(os.environ.get("DATAS_SCHEDULE_INTERVAL_MINUTES", "5"))
+# Entries kept per site's ranked list (agents ask for up to this many).
+DATAS_SCHEDULE_LIST_LENGTH = int(os.environ.get("DATAS_SCHEDULE_LIST_LENGTH", "50"))
+# Darkness sites need (civil, nautical, astronomical) and the closest approach to the Moon, degrees.
+DATAS_SCHEDULE_TWILIGHT = os.environ.get("DATAS_SCHEDULE_TWILIGHT", "nautical")
+DATAS_SCHEDULE_MOON_SEPARATION_DEG = float(os.environ.get("DATAS_SCHEDULE_MOON_SEPARATION_DEG", "15"))
+# A weather report older than this means the site gets nothing to do, seconds.
+DATAS_WEATHER_MAX_AGE_SECONDS = int(os.environ.get("DATAS_WEATHER_MAX_AGE_SECONDS", "1800"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from django.db.models import Prefetch
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
@@ -18,17 +18,18 @@ from network.api import (
     scoped_networks,
 )
 from network.models import MANAGING_ROLES
+from network.schedules import list_state
 from sites.models import Site
 from targets.filters import TargetFilter
 from targets.models import Alert, Campaign, Target, TargetAlias
-from targets.ranking import placeholder_ranked_targets
+from targets.ranking import ranked_targets
 from targets.selectors import campaign_progress, campaigns_with_counts, find_target_by_name
 from targets.serializers import (
     AlertSerializer,
     CampaignDetailSerializer,
     CampaignSerializer,
     ConeQuerySerializer,
-    RankedTargetSerializer,
+    ListStateSerializer,
     RankingQuerySerializer,
     TargetSearchResultSerializer,
     TargetSerializer,
@@ -92,29 +93,51 @@ class TargetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         serializer_class = TargetSearchResultSerializer if is_cone else TargetSerializer
         return self.get_paginated_response(serializer_class(page, many=True).data)
 
+    def _asking_site(self, request, site_id: int | None) -> Site:
+        if is_agent(request):
+            site = request.auth.site
+            if site_id not in (None, site.pk):
+                raise ValidationError({"site_id": ["a site key may only ask for its own site's targets"]})
+            return site
+        if site_id is None:
+            raise ValidationError({"site_id": ["give the site whose list you want"]})
+        sites = Site.objects.filter(network__in=scoped_networks(request)).select_related("network")
+        return get_scoped_or_404(sites, pk=site_id)
+
     def ranked(self, request):
         query = RankingQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
-        if is_agent(request):
-            site = request.auth.site
-            if params.get("site_id") not in (None, site.pk):
-                raise ValidationError({"site_id": ["a site key may only ask for its own site's targets"]})
-        else:
-            sites = Site.objects.filter(network__in=scoped_networks(request)).select_related("network")
-            site = get_scoped_or_404(sites, pk=params["site_id"])
+        site = self._asking_site(request, params.get("site_id"))
         campaign = None
         if params.get("campaign") is not None:
             campaign = Campaign.objects.filter(network_id=site.network_id, pk=params["campaign"]).first()
             if campaign is None:
                 raise ValidationError({"campaign": [f"no campaign {params['campaign']} in this site's network"]})
-        ranked = placeholder_ranked_targets(site, params["count"], params.get("priority_min"), campaign)
-        rows = []
-        for rank, item in enumerate(ranked, start=1):
-            item.target.rank, item.target.score, item.target.reason = rank, item.score, item.reason
-            rows.append(item.target)
-        return Response({"site_id": site.pk, "network": site.network.slug, "generated_at": timezone.now(),
-                         "targets": RankedTargetSerializer(rows, many=True).data})
+        ranked = ranked_targets(site, params["count"], params.get("priority_min"), campaign)
+        # The list's content and the query decide the body: agents send it back in If-None-Match.
+        etag = f'"{ranked.etag}-{params["count"]}-{params.get("priority_min")}-{params.get("campaign")}"'
+        if ranked.etag and request.headers.get("If-None-Match") == etag:
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        # Rows come in RankedTargetSerializer's shape already (targets.ranking.target_rows).
+        rows = [{"rank": rank, "score": item.score, "reason": item.reason, "plan": item.plan, **item.target}
+                for rank, item in enumerate(ranked.targets, start=1)]
+        return Response({"site_id": site.pk, "network": site.network.slug, "generated_at": ranked.generated_at,
+                         "valid_until": ranked.valid_until, "last_changed": ranked.last_changed,
+                         "stale": ranked.stale, "reason": ranked.reason, "targets": rows},
+                        headers={"ETag": etag} if ranked.etag else None)
+
+    @extend_schema(parameters=[OpenApiParameter("site_id", int, description="The site (agents: their own)")],
+                   responses=ListStateSerializer)
+    @action(detail=False, methods=["get"], url_path="last_changed")
+    def last_changed(self, request):
+        """When the site's ranked list last changed: a cache read, for agents to poll cheaply."""
+        raw = request.query_params.get("site_id")
+        if raw is not None and not raw.isdigit():
+            raise ValidationError({"site_id": ["a site id is a whole number"]})
+        site = self._asking_site(request, int(raw) if raw is not None else None)
+        state = list_state(site)
+        return Response({"site_id": site.pk, **state})
 
     @extend_schema(request=TargetWriteSerializer, responses={201: TargetSerializer})
     def create(self, request, *args, **kwargs):

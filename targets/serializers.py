@@ -68,17 +68,36 @@ class RankedTargetSerializer(TargetSerializer):
     rank = serializers.IntegerField(read_only=True)
     score = serializers.FloatField(read_only=True)
     reason = serializers.CharField(read_only=True)
+    plan = serializers.JSONField(read_only=True, help_text=(
+        "The scheduler's entry: filter_plan [{filter (the wheel's name), exposure_sec, count}], window_start, "
+        "window_end, best_time (UTC), altitude_deg, best_altitude_deg, airmass, moon_separation_deg, urgent, "
+        "terms (the factors whose product is the score)."))
 
     class Meta(TargetSerializer.Meta):
-        fields = ["rank", "score", "reason", *TargetSerializer.Meta.fields]
+        fields = ["rank", "score", "reason", "plan", *TargetSerializer.Meta.fields]
         read_only_fields = fields
 
 
 class RankedListSerializer(serializers.Serializer):
     site_id = serializers.IntegerField()
     network = serializers.CharField()
-    generated_at = serializers.DateTimeField()
+    generated_at = serializers.DateTimeField(help_text="When the scheduler pass made this list.")
+    valid_until = serializers.DateTimeField(help_text="The next pass replaces it by then.")
+    last_changed = serializers.DateTimeField(help_text="When the list's content last changed.")
+    stale = serializers.BooleanField(help_text="Something changed since the pass; a new one is queued.")
+    reason = serializers.CharField(help_text="Why the list is empty, when it is (weather, daylight...).")
     targets = RankedTargetSerializer(many=True)
+
+
+class ListStateSerializer(serializers.Serializer):
+    """The cheap check agents poll before pulling their list."""
+
+    site_id = serializers.IntegerField()
+    last_changed = serializers.DateTimeField(allow_null=True)
+    generated_at = serializers.DateTimeField(allow_null=True)
+    valid_until = serializers.DateTimeField(allow_null=True)
+    etag = serializers.CharField()
+    stale = serializers.BooleanField()
 
 
 class ConeQuerySerializer(serializers.Serializer):

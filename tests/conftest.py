@@ -13,3 +13,22 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"{SHARED_DATA} is missing: the real test data lives beside the checkout")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _fresh_schedule_cache(request):
+    """Ranked lists are cached by site id, and ids repeat across tests: each database test starts
+    with an empty cache (the Redis test database, or the in-process one)."""
+    if "db" in request.fixturenames or request.node.get_closest_marker("django_db"):
+        from django.core.cache import cache
+        cache.clear()
+    yield
+
+
+@pytest.fixture
+def scheduler_night(monkeypatch):
+    """Freeze the network scheduler's clock at a known dark night at La Palma
+    (``tests/network/schedule_helpers.NIGHT``); returns that time."""
+    from tests.network.schedule_helpers import NIGHT
+    monkeypatch.setattr("network.schedules._now", lambda: NIGHT)
+    return NIGHT

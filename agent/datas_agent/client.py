@@ -143,9 +143,12 @@ class DatasClient:
 
     # -- the agent's calls -------------------------------------------------------------------
 
-    def heartbeat(self, status: str, weather: dict | None = None, details: dict | None = None) -> dict:
+    def heartbeat(self, status: str, weather: dict | None = None, details: dict | None = None,
+                  weather_status: str | None = None) -> dict:
         """``PUT /sites/{id}/heartbeat``: the site is alive; returns the server's answer."""
         body: dict[str, Any] = {"status": status}
+        if weather_status:
+            body["weather_status"] = weather_status
         weather = dict(weather or {})
         if details:  # the portal keeps free-form readings; the agent's own state rides along
             weather.update({f"agent_{key}": value for key, value in details.items()})

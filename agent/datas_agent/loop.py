@@ -18,7 +18,7 @@ from typing import Any
 from datas_agent.client import ApiError, AuthError, DatasClient
 from datas_agent.config import AgentConfig
 from datas_agent.drivers import Rig, open_rig
-from datas_agent.drivers.base import ExposureRequest
+from datas_agent.drivers.base import Conditions, ExposureRequest
 from datas_agent.errors import DriverError
 from datas_agent.frames import FrameContext, build_header, header_summary, mid_exposure, write_frame_file
 from datas_agent.measure import measure_frame
@@ -93,6 +93,7 @@ class ObservingAgent:
         self.rig = rig
         self.hardware_error: str | None = None
         self.stopping = False
+        self.last_status = "idle"  # what the previous cycle told the portal
         self._targets_cache = config.data_dir / "ranked_targets.json"
 
     # -- hardware --------------------------------------------------------------------------
@@ -118,13 +119,15 @@ class ObservingAgent:
 
     # -- server ----------------------------------------------------------------------------
 
-    def heartbeat(self, status: str, weather: dict | None = None) -> None:
+    def heartbeat(self, status: str, conditions: Conditions | None = None) -> None:
         counts = self.outbox.counts()
         details = {"queue_pending": counts["pending"] + counts["record_sent"]}
         if self.hardware_error:
             details["message"] = self.hardware_error
         try:
-            self.client.heartbeat(status, weather=weather, details=details)
+            # Without a rig there is no sensor reading to report: say nothing of the weather.
+            self.client.heartbeat(status, weather=conditions.weather if conditions else None, details=details,
+                                  weather_status=conditions.weather_status() if conditions else None)
         except AuthError as exc:
             log.error("heartbeat refused, check the site key: %s", exc.message)
         except ApiError as exc:
@@ -243,6 +246,11 @@ class ObservingAgent:
             self.heartbeat(report.status)
             self.upload_pending()
             return report
+        # Check in before asking for the list: the heartbeat carries the weather report the
+        # portal's scheduler needs before it hands this site anything.
+        unsafe = conditions is not None and conditions.is_safe is False
+        announced = "closed" if unsafe else self.last_status
+        self.heartbeat(announced, conditions)
         targets = self.ranked_targets()
         now = utc_now()
         visibilities = check_visibility([t.ra_deg for t in targets], [t.dec_deg for t in targets], now,
@@ -252,9 +260,10 @@ class ObservingAgent:
         for target, visibility in zip(targets, visibilities, strict=True):
             if not visibility.observable:
                 report.skipped[target.name] = visibility.reason or "not observable"
-        report.status = "observing" if observable else ("closed" if conditions and conditions.is_safe is False
-                                                         else "idle")
-        self.heartbeat(report.status, conditions.weather if conditions else None)
+        report.status = "observing" if observable else ("closed" if unsafe else "idle")
+        if report.status != announced:  # at most one more request, and only when the state changes
+            self.heartbeat(report.status, conditions)
+        self.last_status = report.status
         for target, visibility in observable:
             if self.stopping:
                 break

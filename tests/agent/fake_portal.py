@@ -29,6 +29,7 @@ class FakePortal:
         self.frames: dict[str, bytes] = {}
         self.posts = 0
         self.heartbeats: list[dict] = []
+        self.calls: list[str] = []  # "heartbeat" / "targets", in the order they arrived
         self.fail_next = 0          # answer this many requests with 503
         self.fail_status = 503
         self.delay_s = 0.0          # wait this long before storing each observation
@@ -127,6 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path == f"/api/v1/sites/{self.portal.site_id}/heartbeat":
             body = json.loads(self._body() or b"{}")
             self.portal.heartbeats.append(body)
+            self.portal.calls.append("heartbeat")
             self._reply(200, {"id": self.portal.site_id, "last_seen": datetime.now(UTC).isoformat()})
             return
         self._reply(404, {"detail": "Not found."})
@@ -141,6 +143,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(404, {"detail": "Not found."})
                 return
             count = int(query.get("count", ["10"])[0])
+            self.portal.calls.append("targets")
             self._reply(200, self.portal.targets[:count])
             return
         self._reply(404, {"detail": "Not found."})

@@ -74,3 +74,9 @@ def test_server_message_flattens_drf_errors():
     assert server_message(Fake({"detail": "Not found."})) == "Not found."
     assert server_message(Fake({"photometry": {"magnitude": ["required"]}})) == "photometry.magnitude: required"
     assert server_message(Fake([{"non_field_errors": ["duplicate"]}])) == "duplicate"
+
+
+def test_heartbeat_sends_the_weather_status(portal):
+    DatasClient(portal.url, "dsk_test", "7").heartbeat("observing", weather={"cloud_cover": 0.8},
+                                                       weather_status="cloudy")
+    assert portal.heartbeats[-1]["weather_status"] == "cloudy"

@@ -5,6 +5,7 @@ The agent runs as its own process, as at a site, against the server's real API v
 from __future__ import annotations
 
 import json
+import random
 import signal
 import subprocess
 import sys
@@ -21,17 +22,30 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def night(live_server, tmp_path):
-    """A network with one site (its key) and two targets up now at the site, one a Ha target."""
+def night(live_server, tmp_path, monkeypatch, settings):
+    """A network with one site (its key) and two targets up now at the site, one a Ha target.
+
+    The portal's scheduler only hands out targets in the dark and with a fresh weather report:
+    its clock is frozen at a night with the same sidereal time as now, the site reports clear,
+    and the agent's heartbeats (stamped with the real time, months before that night) count
+    as fresh.
+    """
     from observations.models import Observation  # noqa: F401 - Django is ready inside the fixture
     from tests.network.factories import make_network, make_site_with_key, make_target
+    from tests.network.schedule_helpers import clear_skies, same_sky_in_the_dark
+
+    dark = same_sky_in_the_dark(-30.24, -70.74)
+    monkeypatch.setattr("network.schedules._now", lambda: dark)
+    settings.DATAS_WEATHER_MAX_AGE_SECONDS = 400 * 86400
 
     network = make_network("Variable star club")
     site, key = make_site_with_key(network, latitude=-30.24, longitude=-70.74, elevation_m=2200,
                                    timezone="America/Santiago", filters=["B", "V", "R"])
     ra, dec = overhead()
+    # A light curve wants many points: the scheduler drops a target once its goals are met.
     target = make_target(network, name="Zenith var", ra_deg=ra, dec_deg=dec, magnitude=11.0, priority=5.0,
-                         required_filters=["V", "R"], exposure_sec=5)
+                         required_filters=["V", "R"], exposure_sec=5, min_observations=500)
+    clear_skies(site, at=dark)
     config = write_config(tmp_path, live_server.url, api_key=key, site_id=str(site.id))
     return {"site": site, "key": key, "target": target, "config": config, "network": network}
 
@@ -64,14 +78,29 @@ def test_a_night_poll_slew_expose_measure_upload(night):
     assert abs(observations[0].magnitude - observations[1].magnitude) < 0.05
 
 
+def queued(queue_path) -> int:
+    """Observations the agent has committed to its outbox so far (0 before it exists)."""
+    if not queue_path.exists():
+        return 0
+    with Outbox(queue_path) as outbox:
+        return sum(outbox.counts().values())
+
+
 def test_sigkill_mid_upload_and_server_outage_every_observation_once(night, tmp_path):
     """Kill the agent with SIGKILL again and again while it observes and uploads; nothing is lost or doubled."""
     config = night["config"]
     config.write_text(config.read_text().replace("  devices:", "  simulator: {real_time_s: 0.3}\n  devices:"))
-    for _ in range(4):
+    queue_path = load_config(config).queue_path
+    rng = random.Random(7)
+    for round_ in range(4):
         proc = subprocess.Popen([sys.executable, "-m", "datas_agent", "run", str(config)], env=agent_env(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(2.5)
+        # Kill only once this run has taken a frame of its own, at a random moment after it
+        # (mid-exposure, mid-write or mid-upload), so every round really interrupts work.
+        deadline = time.monotonic() + 90
+        while queued(queue_path) <= round_ and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        time.sleep(rng.uniform(0.0, 0.6))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     flush = run_agent("upload", str(config))

@@ -64,7 +64,10 @@ def test_one_cycle_observes_what_is_up_and_explains_the_rest(tmp_path):
     assert len(report.observed) == 2 and report.status == "observing"
     assert "below the limit" in report.skipped["Polaris"]
     assert "none of its filters (Ha) is in this wheel (B, V, R)" in report.skipped["Needs Ha"]
-    assert portal.heartbeats[0]["status"] == "observing"
+    # It checks in (with its weather) before asking for the list, and says so when it starts observing.
+    assert portal.calls[:2] == ["heartbeat", "targets"]
+    assert [h["status"] for h in portal.heartbeats] == ["idle", "observing"]
+    assert portal.heartbeats[0]["weather_status"] == "clear"
     observations = list(portal.observations.values())
     assert [o["filter"] for o in observations] == ["V", "R"]
     for record in observations:

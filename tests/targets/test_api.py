@@ -2,11 +2,11 @@
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from targets.models import Alert, Target
 from tests.network.api_helpers import agent_client, person_client, token_client
 from tests.network.factories import build_world, make_campaign, make_observation, make_site, make_target
+from tests.network.schedule_helpers import clear_skies
 
 pytestmark = pytest.mark.django_db
 TARGETS, CAMPAIGNS, ALERTS = "/api/v1/targets", "/api/v1/campaigns", "/api/v1/alerts"
@@ -19,12 +19,13 @@ def world():
 
 # --- targets -----------------------------------------------------------------------------
 
-def test_agent_gets_its_sites_ranked_list(world):
+def test_agent_gets_its_sites_ranked_list(world, scheduler_night):
+    clear_skies(world.a_site)
     make_target(world.a, name="Never observed", priority=2.0, ra_deg=10, dec_deg=40)
     make_target(world.a, name="Too far south", priority=9.0, ra_deg=10, dec_deg=-80)
     make_target(world.a, name="Inactive", priority=9.0, ra_deg=10, dec_deg=40, is_active=False)
     make_target(world.a, name="Expired", priority=9.0, ra_deg=10, dec_deg=40,
-                expires_at=timezone.now() - timedelta(days=1))
+                expires_at=scheduler_night - timedelta(days=1))
     response = agent_client(world.a_key).get(TARGETS, {"count": 5})
     assert response.status_code == 200, response.json()
     body = response.json()
@@ -35,7 +36,8 @@ def test_agent_gets_its_sites_ranked_list(world):
     assert body["targets"][0]["score"] >= body["targets"][1]["score"]
 
 
-def test_ranked_list_filters(world):
+def test_ranked_list_filters(world, scheduler_night):
+    clear_skies(world.a_site)
     low = make_target(world.a, name="Low", priority=0.1, ra_deg=10, dec_deg=40)
     client = agent_client(world.a_key)
     assert "Low" not in [t["name"] for t in client.get(TARGETS, {"priority_min": 0.5}).json()["targets"]]

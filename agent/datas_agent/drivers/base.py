@@ -48,10 +48,39 @@ class Exposure:
 
 @dataclass(frozen=True)
 class Conditions:
-    """Safety and weather as the site's sensors report them (``None`` = no sensor)."""
+    """Safety and weather as the site's sensors report them (``None`` = no sensor).
+
+    ``weather`` readings use ``cloud_cover`` (fraction 0-1), ``humidity`` (%), ``wind_speed``
+    (m/s) and ``rain_rate`` (mm/h) when the sensors give them.
+    """
 
     is_safe: bool | None = None
     weather: dict[str, float] | None = None
+
+    def weather_status(self) -> str:
+        """The portal's ``weather_status`` for a heartbeat.
+
+        ``unknown`` when the site has no sensor (the scheduler accepts it); otherwise the
+        most specific bad condition the readings show, and ``cloudy`` for an unsafe report
+        that names no cause, so an unsafe site is never handed targets.
+        """
+        readings = self.weather or {}
+        if self.is_safe is None and not readings:
+            return "unknown"
+        if readings.get("rain_rate", 0.0) > 0.0:
+            return "rain"
+        cloud = readings.get("cloud_cover")
+        if self.is_safe is False:
+            if readings.get("humidity", 0.0) >= 90.0:
+                return "humid"
+            if readings.get("wind_speed", 0.0) >= 15.0 and (cloud is None or cloud < 0.5):
+                return "wind"
+            return "cloudy"
+        if cloud is not None and cloud >= 0.7:
+            return "cloudy"
+        if cloud is not None and cloud >= 0.3:
+            return "partly_cloudy"
+        return "clear"
 
 
 class Mount(ABC):

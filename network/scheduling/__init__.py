@@ -1,0 +1,26 @@
+"""The network scheduler: who observes what next, for every site at once (no Django here).
+
+``schedule_network(targets, sites, now)`` takes :class:`TargetSpec` and :class:`SiteSpec`
+objects and returns a :class:`NetworkSchedule` with one ranked :class:`SiteSchedule` per site.
+"""
+from network.scheduling.planner import SchedulerConfig, schedule_network, site_readiness
+from network.scheduling.scoring import Weights
+from network.scheduling.specs import (
+    POLICY_DIVERSE,
+    POLICY_REDUNDANT,
+    CampaignSpec,
+    FilterStep,
+    NetworkSchedule,
+    ScheduleEntry,
+    SchedulingError,
+    SiteSchedule,
+    SiteSpec,
+    TargetSpec,
+    TimeCriticalWindow,
+)
+
+__all__ = [
+    "POLICY_DIVERSE", "POLICY_REDUNDANT", "CampaignSpec", "FilterStep", "NetworkSchedule", "ScheduleEntry",
+    "SchedulerConfig", "SchedulingError", "SiteSchedule", "SiteSpec", "TargetSpec", "TimeCriticalWindow",
+    "Weights", "schedule_network", "site_readiness",
+]
