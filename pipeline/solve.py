@@ -27,8 +27,8 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
-from pipeline.errors import NoStarsError, PipelineError
-from pipeline.starmatch import MatchGates, StarMatch, match_stars
+from pipeline.errors import NoStarsError, PipelineError, RegistrationError
+from pipeline.registration import Registration, RegistrationGates, prepare_reference, register_stars
 
 SOLVE_FIELD = "solve-field"
 # Sources handed to the solver: astrometry.net rarely needs more than the brightest ~100.
@@ -215,32 +215,62 @@ def wcs_to_header(wcs: WCS, header: fits.Header | None = None) -> fits.Header:
 
 @dataclass(frozen=True)
 class PropagatedWCS:
-    """A frame's WCS derived from the reference's, and the match it came through."""
+    """A frame's WCS derived from the reference's, and the registration it came through."""
 
     wcs: WCS
-    match: StarMatch
+    registration: Registration
     seconds: float
 
 
+# Frames of one pointing share the plate scale: a tighter scale gate than general
+# registration's, so a wrong match cannot slip a few per cent of scale into the WCS.
+SEQUENCE_GATES = RegistrationGates(min_inliers=8, max_rms_px=1.0, max_scale_change=0.01)
+
+
+def _star_table(xy: np.ndarray) -> np.ndarray:
+    """(n, 2) positions, brightest first, as the star table registration takes."""
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    table = np.zeros(len(xy), dtype=[("x", "f8"), ("y", "f8"), ("flux", "f8")])
+    table["x"], table["y"] = xy[:, 0], xy[:, 1]
+    table["flux"] = np.arange(len(xy), 0, -1)  # the order is all the caller gives of brightness
+    return table
+
+
 def propagate_wcs(
-    reference_wcs: WCS, reference_xy: np.ndarray, frame_xy: np.ndarray, gates: MatchGates | None = None
+    reference_wcs: WCS,
+    reference_xy: np.ndarray,
+    frame_xy: np.ndarray,
+    gates: RegistrationGates | None = None,
+    frame_shape: tuple[int, int] | None = None,
 ) -> PropagatedWCS:
     """The WCS of a frame of the same pointing sequence, from the solved reference frame.
 
-    ``reference_xy`` and ``frame_xy`` are (n, 2) 0-based star positions, brightest first.
-    The affine map frame -> reference pixels is composed with the reference's linear WCS
-    exactly; a reference with SIP distortion is refitted through a grid of points.
-    Raises :class:`~pipeline.starmatch.MatchError` when the frames do not match.
+    ``reference_xy`` and ``frame_xy`` are (n, 2) 0-based star positions (px), brightest
+    first. The frame is registered on the reference (:func:`pipeline.registration.register_stars`,
+    affine, so any shift, rotation or meridian flip) and the map composed with the reference's
+    linear WCS exactly; a reference with SIP distortion is refitted through a grid of points.
+    ``frame_shape`` (ny, nx) defaults to the reference's.
+
+    Raises
+    ------
+    RegistrationError
+        The frame does not match the reference within ``gates`` (the reason says which).
     """
     started = time.monotonic()
-    match = match_stars(frame_xy, reference_xy, gates or MatchGates())
+    shape = _reference_shape(reference_wcs, reference_xy)
+    reference = prepare_reference(stars=_star_table(reference_xy), shape=shape)
+    registration = register_stars(reference, _star_table(frame_xy), frame_shape or shape, kind="affine",
+                                  gates=gates or SEQUENCE_GATES)
+    transform = registration.require()
+    # The registration maps reference -> frame pixels; the WCS needs frame -> reference.
+    forward = transform.matrix[:2, :2]
+    matrix = np.linalg.inv(forward)
+    offset = -matrix @ transform.matrix[:2, 2]
     if reference_wcs.sip is None:
         wcs = reference_wcs.deepcopy()
-        matrix, offset = match.matrix, match.offset
         # reference pixel (1-based) = A (frame pixel (1-based) - 1) + t + 1
-        inverse = np.linalg.inv(matrix)
         crpix_ref0 = np.asarray(reference_wcs.wcs.crpix) - 1.0
-        wcs.wcs.crpix = inverse @ (crpix_ref0 - offset) + 1.0
+        wcs.wcs.crpix = forward @ crpix_ref0 + transform.matrix[:2, 2] + 1.0
         if reference_wcs.wcs.has_cd():
             wcs.wcs.cd = reference_wcs.wcs.cd @ matrix
         else:
@@ -248,18 +278,29 @@ def propagate_wcs(
             wcs.wcs.cdelt = [1.0, 1.0]
         wcs.wcs.set()
     else:
-        wcs = _refit_with_sip(reference_wcs, match)
-    return PropagatedWCS(wcs, match, time.monotonic() - started)
+        wcs = _refit_with_sip(reference_wcs, matrix, offset, shape)
+    return PropagatedWCS(wcs, registration, time.monotonic() - started)
 
 
-def _refit_with_sip(reference_wcs: WCS, match: StarMatch) -> WCS:
+def _reference_shape(reference_wcs: WCS, reference_xy: np.ndarray) -> tuple[int, int]:
+    """(ny, nx) of the reference: from its WCS, else the extent of its stars."""
+    if reference_wcs.pixel_shape:
+        nx, ny = reference_wcs.pixel_shape
+        return int(ny), int(nx)
+    xy = np.asarray(reference_xy, dtype=np.float64).reshape(-1, 2)
+    if not len(xy):
+        raise RegistrationError("the reference has no stars")
+    return int(np.ceil(xy[:, 1].max())) + 1, int(np.ceil(xy[:, 0].max())) + 1
+
+
+def _refit_with_sip(reference_wcs: WCS, matrix: np.ndarray, offset: np.ndarray, shape: tuple[int, int]) -> WCS:
     from astropy.coordinates import SkyCoord
     from astropy.wcs.utils import fit_wcs_from_points
 
-    ny, nx = reference_wcs.pixel_shape[::-1] if reference_wcs.pixel_shape else (2048, 2048)
+    ny, nx = shape
     gy, gx = np.mgrid[0:ny:complex(0, 12), 0:nx:complex(0, 12)]
     fx, fy = gx.ravel(), gy.ravel()
-    rx, ry = match.apply(fx, fy)
+    rx, ry = matrix @ np.vstack([fx, fy]) + offset[:, None]
     ra, dec = reference_wcs.all_pix2world(rx, ry, 0)
     return fit_wcs_from_points((fx, fy), SkyCoord(ra, dec, unit="deg"), proj_point="center",
                                sip_degree=reference_wcs.sip.a_order)

@@ -5,7 +5,7 @@ from astropy.io import fits
 from astropy.wcs import Sip
 
 from pipeline.catalog import tycho2_cone
-from pipeline.errors import NoStarsError
+from pipeline.errors import NoStarsError, RegistrationError
 from pipeline.extract import extract_sources
 from pipeline.headers import normalise_header
 from pipeline.solve import (
@@ -17,7 +17,6 @@ from pipeline.solve import (
     solve_image,
     wcs_to_header,
 )
-from pipeline.starmatch import MatchError, MatchGates, match_stars
 from pipeline.synthetic import catalog_stars, expose, make_wcs, sky_image
 
 SHAPE = (512, 512)
@@ -79,7 +78,7 @@ def test_propagated_wcs_follows_the_sequence():
         frame = extract_sources(tycho_frame(truth, rng, fwhm=rng.uniform(2.3, 3.0)))
         result = propagate_wcs(reference_truth, reference_xy, np.column_stack([frame["x_win"], frame["y_win"]]))
         assert pixel_error(result.wcs, truth) < 0.3
-        assert result.match.n_pairs >= 40 and result.match.rms_px < 0.3
+        assert result.registration.quality.inliers >= 40 and result.registration.quality.rms_px < 0.3
         assert result.seconds < 0.5
 
 
@@ -101,23 +100,33 @@ def test_propagation_through_a_distorted_reference():
     assert np.max(np.hypot(fx - frame_xy[:, 0], fy - frame_xy[:, 1])) < 0.05
 
 
-def test_matching_refuses_what_a_sequence_cannot_produce():
+def test_propagation_refuses_what_a_sequence_cannot_produce():
+    reference = make_wcs(83.8, -5.4, 10.0, SHAPE)
+    reference.pixel_shape = SHAPE[::-1]
     rng = np.random.default_rng(6)
     ref = rng.uniform(0, 500, (100, 2))
     centre = np.array([250.0, 250.0])
-    with pytest.raises(MatchError, match="star pairs"):
-        match_stars(rng.uniform(0, 500, (100, 2)), ref)
+    with pytest.raises(RegistrationError, match="matched the reference|pattern|chance"):
+        propagate_wcs(reference, ref, rng.uniform(0, 500, (100, 2)))  # another field
     zoomed = (ref - centre) * 1.03 + centre
-    with pytest.raises(MatchError, match="scale"):
-        match_stars(zoomed, ref, MatchGates(max_rms_px=5.0))
-    angle = np.radians(2.0)
-    turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    turned = (ref - centre) @ turn.T + centre
-    assert abs(match_stars(turned, ref).rotation_deg + 2.0) < 0.01
-    with pytest.raises(MatchError, match="rotation"):
-        match_stars(turned, ref, MatchGates(max_rotation_deg=1.0))
-    with pytest.raises(MatchError, match="too few stars"):
-        match_stars(ref[:3], ref)
+    with pytest.raises(RegistrationError, match="scale"):
+        propagate_wcs(reference, ref, zoomed)  # a sequence keeps its plate scale
+    with pytest.raises(RegistrationError, match="stars"):
+        propagate_wcs(reference, ref, ref[:2])
+
+
+def test_propagation_survives_a_meridian_flip():
+    reference = make_wcs(83.8, -5.4, 10.0, SHAPE, rotation_deg=10.0)
+    reference.pixel_shape = SHAPE[::-1]
+    rng = np.random.default_rng(8)
+    ref_xy = rng.uniform(10, 500, (80, 2))
+    centre = np.array([255.5, 255.5])
+    flipped = 2 * centre - ref_xy + np.array([3.2, -1.7])  # 180 degrees about the centre, plus drift
+    result = propagate_wcs(reference, ref_xy, flipped)
+    ra, dec = reference.all_pix2world(ref_xy[:, 0], ref_xy[:, 1], 0)
+    fx, fy = result.wcs.all_world2pix(ra, dec, 0)
+    assert np.max(np.hypot(fx - flipped[:, 0], fy - flipped[:, 1])) < 0.01
+    assert abs(abs(result.registration.quality.rotation_deg) - 180.0) < 0.01
 
 
 def test_wcs_description_and_header():
