@@ -21,7 +21,7 @@ from django.utils import timezone
 from observations.frame_header import header_from_cards
 from observations.frames import Frame, ImageType, WcsSource
 from observations.states import FrameState
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, RegistrationError
 from pipeline.extract import extract_sources
 from targets.sky import angular_separation_deg, cone_search
 
@@ -149,7 +149,6 @@ def solve_frame(frame: Frame, image: np.ndarray) -> tuple[dict, str]:
     if frame.image_type != ImageType.LIGHT:
         return {}, f"{frame.image_type or 'calibration'} frame: no astrometry"
     from pipeline.solve import SolveHints, describe_wcs, propagate_wcs, solve_image
-    from pipeline.starmatch import MatchError
 
     header = header_from_cards(frame.fits_header)
     shape = (frame.height, frame.width)
@@ -163,12 +162,13 @@ def solve_frame(frame: Frame, image: np.ndarray) -> tuple[dict, str]:
         reference = find_reference(frame)
         if reference is not None:
             try:
-                propagated = propagate_wcs(frame_wcs(reference), np.asarray(reference.reference_stars), xy)
+                propagated = propagate_wcs(frame_wcs(reference), np.asarray(reference.reference_stars), xy,
+                                           frame_shape=shape)
                 solved, source = propagated.wcs, WcsSource.PROPAGATED
                 astrometry = {"method": "propagated", "reference_frame": reference.pk,
-                              "pairs": propagated.match.n_pairs, "rms_px": round(propagated.match.rms_px, 4),
+                              "registration": propagated.registration.summary(),
                               "seconds": round(propagated.seconds, 4)}
-            except MatchError as exc:
+            except RegistrationError as exc:
                 note = f"propagation from frame {reference.pk} refused ({exc}); plate solved instead"
                 reference = None
     if solved is None and reference is None and not note:
