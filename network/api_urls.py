@@ -4,6 +4,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from observations.api import LightCurveView, ObservationViewSet
+from observations.exports.aavso_api import AavsoExportView
+from observations.frames_api import FrameViewSet
 from observations.tasking_api import TaskingView
 from sites.api import SiteViewSet
 from targets.api import AlertViewSet, CampaignViewSet, TargetViewSet
@@ -21,11 +23,15 @@ router.register("targets", TargetViewSet, basename="target")
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("alerts", AlertViewSet, basename="alert")
 router.register("observations", ObservationViewSet, basename="observation")
+router.register("frames", FrameViewSet, basename="frame")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^lightcurve/(?P<target_id>\d+)/?$", LightCurveView.as_view(), name="lightcurve"),
+    re_path(r"^exports/aavso/?$", AavsoExportView.as_view(), name="export-aavso"),
+    re_path(r"^observations/(?P<observation_id>[0-9a-fA-F-]{32,36})/frame/?$",
+            FrameViewSet.as_view({"post": "upload_for_observation"}), name="observation-frame"),
     re_path(r"^sites/(?P<site_id>\d+)/tasking/?$", TaskingView.as_view(), name="site-tasking"),
     *router.urls,
 ]

@@ -5,6 +5,7 @@ give the embedded set-up (SQLite, no Redis, files on the local disk). The README
 all in one table.
 """
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -111,6 +112,18 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# A task whose worker died (unacknowledged) is handed to another worker once it is this many
+# seconds old; keep it above the longest task (a blind plate solve) so a slow task is not
+# started twice (a repeat would still change nothing: the tasks are idempotent). Workers look
+# for such tasks every DATAS_TASK_RESTORE_INTERVAL seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("DATAS_TASK_VISIBILITY_TIMEOUT", "1800")),
+    "unacked_restore_interval": int(os.environ.get("DATAS_TASK_RESTORE_INTERVAL", "10")),
+    "unacked_restore_throttle": 1,
+}
+# The frame pipeline has its own queue so its workers can run on other machines.
+DATAS_PIPELINE_QUEUE = os.environ.get("DATAS_PIPELINE_QUEUE", "pipeline")
+CELERY_TASK_ROUTES = {"pipeline.*": {"queue": DATAS_PIPELINE_QUEUE}}
 
 # --- Auth, i18n, static ---------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -164,7 +177,45 @@ def storages_from_env(environ: dict[str, str]) -> dict:
     return storages
 
 
-STORAGES = storages_from_env(dict(os.environ))
+def frame_storage_from_env(environ: dict[str, str], media_root: Path) -> dict:
+    """The ``frames`` storage (FITS frames, previews, staged uploads; docs/ingest.md).
+
+    The same place as the default storage: ``MEDIA_ROOT/frames`` on disk, or the bucket of
+    ``AWS_STORAGE_BUCKET_NAME``. Keys are content-addressed, so a key is overwritten in place
+    rather than renamed; pre-signed URLs are SigV4 and short-lived.
+    """
+    bucket = environ.get("AWS_STORAGE_BUCKET_NAME", "")
+    if not bucket:
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": str(media_root / "frames"), "base_url": f"/{MEDIA_URL}frames/"}}
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+        "bucket_name": bucket,
+        "endpoint_url": environ.get("AWS_S3_ENDPOINT_URL") or None,
+        "region_name": environ.get("AWS_S3_REGION_NAME") or None,
+        "location": environ.get("AWS_LOCATION", ""),
+        "addressing_style": environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+        "signature_version": "s3v4",
+        "default_acl": None,
+        "file_overwrite": True,
+        "querystring_expire": 600,
+    }}
+
+
+STORAGES = {**storages_from_env(dict(os.environ)), "frames": frame_storage_from_env(dict(os.environ), MEDIA_ROOT)}
+# Largest frame accepted, bytes (uploads and pre-signed uploads alike).
+DATAS_MAX_FRAME_BYTES = int(os.environ.get("DATAS_MAX_FRAME_BYTES", str(512 * 1024**2)))
+# How long a pre-signed upload URL stays valid, seconds.
+DATAS_UPLOAD_URL_EXPIRES_S = int(os.environ.get("DATAS_UPLOAD_URL_EXPIRES_S", "3600"))
+# Workers copy frames from S3 here; the only local disk a pipeline task uses.
+DATAS_SCRATCH_DIR = Path(os.environ.get("DATAS_SCRATCH_DIR", Path(tempfile.gettempdir()) / "datas-scratch"))
+DATAS_SCRATCH_MAX_BYTES = int(os.environ.get("DATAS_SCRATCH_MAX_BYTES", str(4 * 1024**3)))
+# Start the pipeline when a frame arrives (off: frames are only catalogued until
+# `manage.py frame_pipeline` is run).
+DATAS_PIPELINE_ON_UPLOAD = env_bool("DATAS_PIPELINE_ON_UPLOAD", True)
+# Plate solving: CPU seconds per blind solve, and the search radius around the header's
+# pointing, degrees.
+DATAS_SOLVE_CPU_LIMIT_S = float(os.environ.get("DATAS_SOLVE_CPU_LIMIT_S", "30"))
+DATAS_SOLVE_RADIUS_DEG = float(os.environ.get("DATAS_SOLVE_RADIUS_DEG", "2"))
 
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -17,3 +17,6 @@ class ObservationAdmin(NetworkScopedAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # observations arrive through the API, which validates and keeps coverage current
+
+
+from observations import frames_admin  # noqa: E402,F401  (frames and pipeline status)

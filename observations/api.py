@@ -142,6 +142,7 @@ class LightCurveView(APIView):
             OpenApiParameter("after", str, description="UTC ISO-8601 lower bound"),
             OpenApiParameter("before", str, description="UTC ISO-8601 upper bound"),
             OpenApiParameter("max_points", int, description="Per filter, 10..20000 (default 2000)"),
+            OpenApiParameter("bin_minutes", float, description="Average into fixed bins of this many minutes"),
         ],
         responses={200: {"type": "object", "properties": {
             "target_id": {"type": "integer"}, "target_name": {"type": "string"},
@@ -154,7 +155,7 @@ class LightCurveView(APIView):
         query.is_valid(raise_exception=True)
         q = query.validated_data
         curves = light_curve(target, filter_name=q.get("filter"), after=q.get("after"), before=q.get("before"),
-                             max_points=q["max_points"])
+                             max_points=q["max_points"], bin_minutes=q.get("bin_minutes"))
         return Response({
             "target_id": target.pk,
             "target_name": target.name,
@@ -167,6 +168,7 @@ class LightCurveQuerySerializer(serializers.Serializer):
     after = serializers.DateTimeField(required=False)
     before = serializers.DateTimeField(required=False)
     max_points = serializers.IntegerField(required=False, min_value=10, max_value=20000, default=2000)
+    bin_minutes = serializers.FloatField(required=False, min_value=0.1, max_value=10080)
 
 
 __all__ = ["BatchResultSerializer", "LightCurveView", "ObservationViewSet"]

@@ -65,3 +65,6 @@ class Observation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.target} from {self.site} at {self.observed_at:%Y-%m-%d %H:%M}"
+
+
+from observations.frames import Frame, FrameUpload, TargetPipelineStatus  # noqa: E402,F401  (in their own module)

@@ -113,3 +113,4 @@ class LightCurvePointSerializer(serializers.Serializer):
     error = serializers.FloatField(allow_null=True)
     n = serializers.IntegerField(help_text="Observations averaged into this point")
     site_id = serializers.IntegerField(allow_null=True)
+    airmass = serializers.FloatField(allow_null=True, help_text="Mean airmass of the point")

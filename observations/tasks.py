@@ -1,0 +1,5 @@
+"""Registers the frame pipeline's tasks (pipeline/tasks.py) through Celery's app autodiscovery.
+
+pipeline/ is not a Django app, so its tasks module is imported from here.
+"""
+from pipeline import tasks as pipeline_tasks  # noqa: F401

@@ -1,0 +1,67 @@
+"""pipeline.fitscheck: complete FITS images pass; everything else is named for what it is."""
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from pipeline.errors import FrameReadError
+from pipeline.fitscheck import check_fits_file, describe_signature
+
+
+def write(path, hdus):
+    fits.HDUList(hdus).writeto(path, overwrite=True)
+    return path
+
+
+def test_plain_compressed_and_multi_extension_images_pass(tmp_path):
+    data = np.arange(60 * 70, dtype=np.uint16).reshape(60, 70)
+    plain = check_fits_file(write(tmp_path / "a.fits", [fits.PrimaryHDU(data)]))
+    assert (plain.shape, plain.bitpix, plain.compressed, plain.hdus) == ((60, 70), 16, False, 1)
+    packed = check_fits_file(write(tmp_path / "a.fz", [fits.PrimaryHDU(), fits.CompImageHDU(data)]))
+    assert (packed.shape, packed.bitpix, packed.compressed) == ((60, 70), 16, True)
+    mef = check_fits_file(write(tmp_path / "m.fits", [fits.PrimaryHDU(header=fits.Header({"EXPTIME": 5.0})),
+                                                      fits.ImageHDU(data.astype(np.float32)),
+                                                      fits.ImageHDU(data.astype(np.float32))]))
+    assert mef.hdus == 2 and mef.header["EXPTIME"] == 5.0 and mef.finite_fraction == 1.0
+    colour = check_fits_file(write(tmp_path / "c.fits", [fits.PrimaryHDU(np.ones((3, 20, 30), np.float32))]))
+    assert colour.shape == (3, 20, 30)
+
+
+def test_truncation_is_found_wherever_it_cuts(tmp_path):
+    data = np.zeros((100, 100), np.float32)
+    whole = write(tmp_path / "w.fits", [fits.PrimaryHDU(data), fits.ImageHDU(data)]).read_bytes()
+    for cut, expected in ((len(whole) - 5000, "HDU 1 declares data"), (2880 + 1000, "HDU 0 declares data"),
+                          (2880 + 40000 + 1000, "HDU 1")):
+        path = tmp_path / "cut.fits"
+        path.write_bytes(whole[:cut])
+        with pytest.raises(FrameReadError, match=expected):
+            check_fits_file(path)
+    header_only = tmp_path / "h.fits"
+    header_only.write_bytes(whole[:2880 + 40000 + 2880 - 80 * 10])
+    with pytest.raises(FrameReadError):
+        check_fits_file(header_only)
+
+
+def test_missing_final_padding_is_truncation(tmp_path):
+    whole = write(tmp_path / "p.fits", [fits.PrimaryHDU(np.ones((10, 10), np.int16))]).read_bytes()
+    trimmed = tmp_path / "t.fits"
+    trimmed.write_bytes(whole[:2880 + 200])  # the data is whole; only the block padding is gone
+    with pytest.raises(FrameReadError, match="padding FITS requires"):
+        check_fits_file(trimmed)
+
+
+@pytest.mark.parametrize(("head", "words"), [
+    (b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff\xe0", "JPEG"), (b"II*\x00", "TIFF"), (b"\x1f\x8b\x08", "gzip"),
+    (b"XISF0100", "XISF"), (b"%PDF-1.7", "PDF"), (b"SIMPLE  =                    F", "non-conforming"),
+    (b"", "empty"), (b"random bytes", "SIMPLE  ="),
+])
+def test_other_formats_are_named(head, words):
+    assert words in describe_signature(head)
+
+
+def test_fits_without_image_and_nan_images(tmp_path):
+    table = fits.BinTableHDU.from_columns([fits.Column(name="x", format="E", array=np.ones(4))])
+    with pytest.raises(FrameReadError, match="no image data"):
+        check_fits_file(write(tmp_path / "t.fits", [fits.PrimaryHDU(), table]))
+    nan = np.full((20, 20), np.nan, np.float32)
+    nan[:5] = 1.0
+    assert check_fits_file(write(tmp_path / "n.fits", [fits.PrimaryHDU(nan)])).finite_fraction == 0.25
