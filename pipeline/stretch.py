@@ -147,30 +147,40 @@ def _png_bytes(pixels: np.ndarray) -> bytes:
             + chunk(b"IDAT", zlib.compress(filtered.tobytes(), 6)) + chunk(b"IEND", b""))
 
 
+def _display_pixels(display: np.ndarray, bits: int, flip: bool) -> np.ndarray:
+    """(ny, nx) or (ny, nx, 3) unsigned pixels of a [0, 1] display image, top row first."""
+    planes = _planes(display)
+    if flip:
+        planes = planes[:, ::-1]
+    pixels = np.moveaxis(planes, 0, -1) if len(planes) == 3 else planes[0]
+    return np.ascontiguousarray(quantise(pixels, bits))
+
+
+def png_bytes(display: np.ndarray, bits: int = 8, flip: bool = True) -> bytes:
+    """A [0, 1] display image (2-D or 3 planes) as PNG file contents, for serving from memory."""
+    return _png_bytes(_display_pixels(display, bits, flip))
+
+
 def save_display(path: str | Path, display: np.ndarray, bits: int = 8, flip: bool = True, quality: int = 90) -> Path:
     """Write a [0, 1] display image (2-D or 3 planes) as PNG (8/16-bit), JPEG (8-bit) or TIFF (8/16-bit)."""
     path = Path(path)
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
         raise PipelineError(f"{path.name}: unknown image type; use .png, .jpg or .tif")
-    planes = _planes(display)
-    if flip:
-        planes = planes[:, ::-1]
-    pixels = np.moveaxis(planes, 0, -1) if len(planes) == 3 else planes[0]
     if kind == "jpeg" and bits != 8:
         raise PipelineError("JPEG holds 8 bits per channel; use PNG or TIFF for 16")
-    pixels = quantise(pixels, bits)
+    pixels = _display_pixels(display, bits, flip)
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "png":
-        path.write_bytes(_png_bytes(np.ascontiguousarray(pixels)))
+        path.write_bytes(_png_bytes(pixels))
     elif kind == "jpeg":
         from PIL import Image
 
-        Image.fromarray(np.ascontiguousarray(pixels)).save(path, quality=quality)
+        Image.fromarray(pixels).save(path, quality=quality)
     else:
         import tifffile
 
-        tifffile.imwrite(path, np.ascontiguousarray(pixels), photometric="rgb" if pixels.ndim == 3 else "minisblack")
+        tifffile.imwrite(path, pixels, photometric="rgb" if pixels.ndim == 3 else "minisblack")
     return path
 
 
