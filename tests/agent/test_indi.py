@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 
 import numpy as np
@@ -72,12 +73,24 @@ def test_slew_filter_and_expose_real_stars(indiserver, tmp_path):
 
 
 def test_a_crash_of_the_indi_client_costs_one_command(indiserver, tmp_path):
+    """A segfault in the native INDI library kills only the child process that hosts it."""
     with open_rig(load_config(indi_config(tmp_path, indiserver.port))) as rig:
         backend = rig.backends[0]
+        # Dead between two commands: the next command starts a new client and succeeds.
         pid = backend.worker_pid
-        os.kill(pid, signal.SIGKILL)        # what a segfault in the native library looks like
-        with pytest.raises(DriverCrashedError, match="died during filter_names"):
-            rig.filter_wheel.names()
+        os.kill(pid, signal.SIGKILL)
+        backend._process.wait(timeout=10)
+        assert rig.filter_wheel.names()[0] == "Red"
+        assert backend.worker_pid != pid
+        # Dead during a command: that command fails with the reason, and only that one.
+        pid = backend.worker_pid
+        killer = threading.Timer(0.5, os.kill, (pid, signal.SIGKILL))
+        killer.start()
+        try:
+            with pytest.raises(DriverCrashedError, match="died during expose"):
+                rig.camera.expose(ExposureRequest(exposure_s=3.0))
+        finally:
+            killer.join()
         assert rig.filter_wheel.names()[0] == "Red"   # restarted and reconnected
         assert backend.worker_pid != pid
 
