@@ -229,6 +229,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["network.api.Authenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["network.api.AgentRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "network.api.Pagination",
+    "EXCEPTION_HANDLER": "network.api_errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer",
                                  "rest_framework.renderers.BrowsableAPIRenderer"],
 }

@@ -1,12 +1,13 @@
 """Query filters for the observations API."""
 import django_filters
 
+from network.filters import IdFilter
 from observations.models import Observation
 
 
 class ObservationFilter(django_filters.FilterSet):
-    target_id = django_filters.NumberFilter(field_name="target_id")
-    site_id = django_filters.NumberFilter(field_name="site_id")
+    target_id = IdFilter(field_name="target_id")
+    site_id = IdFilter(field_name="site_id")
     after = django_filters.IsoDateTimeFilter(field_name="observed_at", lookup_expr="gte",
                                              help_text="observed_at >= this (UTC, ISO-8601)")
     before = django_filters.IsoDateTimeFilter(field_name="observed_at", lookup_expr="lte",

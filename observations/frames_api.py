@@ -19,6 +19,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from network.api import Authenticated, can_operate_site, get_scoped_or_404, is_agent, scoped_networks
+from network.filters import IdFilter
 from observations.api import uploader_for
 from observations.frame_selectors import frames_of_networks, pipeline_status
 from observations.frame_serializers import (
@@ -47,8 +48,8 @@ MULTIPART_SLACK_BYTES = 64 * 1024
 
 
 class FrameFilter(django_filters.FilterSet):
-    target_id = django_filters.NumberFilter(field_name="target_id")
-    site_id = django_filters.NumberFilter(field_name="site_id")
+    target_id = IdFilter(field_name="target_id")
+    site_id = IdFilter(field_name="site_id")
     state = django_filters.ChoiceFilter(field_name="state", choices=FrameState.choices)
     image_type = django_filters.CharFilter(field_name="image_type")
     filter = django_filters.CharFilter(field_name="filter")
@@ -163,7 +164,7 @@ class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                         status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={201: FrameDetailSerializer, 200: FrameDetailSerializer})
-    @action(detail=False, methods=["post"], url_path=r"uploads/(?P<upload_id>[0-9a-fA-F-]{32,36})/complete")
+    @action(detail=False, methods=["post"], url_path=r"uploads/(?P<upload_id>[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12})/complete")
     def complete(self, request, upload_id: str):
         uploads = FrameUpload.objects.filter(network__in=scoped_networks(request)).select_related(
             "site", "target", "observation", "frame")

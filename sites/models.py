@@ -11,6 +11,7 @@ from django.db import models
 from django.utils import timezone as django_timezone
 
 from network.models import Network
+from network.validators import HOUR_ANGLE_VALIDATORS, MAGNITUDE_VALIDATORS
 
 
 class MountType(models.TextChoices):
@@ -88,26 +89,33 @@ class Site(models.Model):
                                  help_text="Geodetic latitude, degrees north.")
     longitude = models.FloatField(validators=[MinValueValidator(-180), MaxValueValidator(180)],
                                   help_text="Longitude, degrees east.")
-    elevation_m = models.FloatField(default=0, help_text="Height above sea level, metres.")
+    elevation_m = models.FloatField(default=0, validators=[MinValueValidator(-500), MaxValueValidator(9000)],
+                                    help_text="Height above sea level, metres.")
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone_name],
                                 help_text="IANA time zone name, e.g. 'Europe/Madrid'.")
     # Equipment
-    aperture_mm = models.FloatField(null=True, blank=True, validators=[MinValueValidator(1)])
-    focal_length_mm = models.FloatField(null=True, blank=True, validators=[MinValueValidator(1)])
-    pixel_size_um = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.1)])
+    aperture_mm = models.FloatField(null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(50_000)])
+    focal_length_mm = models.FloatField(null=True, blank=True,
+                                        validators=[MinValueValidator(1), MaxValueValidator(1_000_000)])
+    pixel_size_um = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.1), MaxValueValidator(1000)])
     camera_model = models.CharField(max_length=120, blank=True)
     filters = models.JSONField(default=list, blank=True, validators=[validate_filter_names],
                                help_text="Filter names exactly as the filter wheel reports them.")
-    fov_arcmin = models.FloatField(null=True, blank=True, help_text="Field of view (longer side), arcmin.")
-    limiting_mag = models.FloatField(null=True, blank=True, help_text="Typical limiting magnitude.")
+    fov_arcmin = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(21_600)],
+                                   help_text="Field of view (longer side), arcmin.")
+    limiting_mag = models.FloatField(null=True, blank=True, validators=MAGNITUDE_VALIDATORS,
+                                     help_text="Typical limiting magnitude.")
     mount_type = models.CharField(max_length=24, choices=MountType.choices, default=MountType.GERMAN_EQUATORIAL)
     automation = models.CharField(max_length=16, choices=Automation.choices, default=Automation.MANUAL)
     # Limits and availability (read by the scheduler)
     horizon = models.JSONField(default=list, blank=True, validators=[validate_horizon],
                                help_text="[[azimuth_deg, min_altitude_deg], ...]; empty = flat horizon.")
-    min_altitude_deg = models.FloatField(default=20, help_text="Altitude floor wherever the profile is lower.")
-    ha_limit_east_h = models.FloatField(null=True, blank=True, help_text="Most negative hour angle, hours.")
-    ha_limit_west_h = models.FloatField(null=True, blank=True, help_text="Most positive hour angle, hours.")
+    min_altitude_deg = models.FloatField(default=20, validators=[MinValueValidator(0), MaxValueValidator(90)],
+                                         help_text="Altitude floor wherever the profile is lower.")
+    ha_limit_east_h = models.FloatField(null=True, blank=True, validators=HOUR_ANGLE_VALIDATORS,
+                                        help_text="Most negative hour angle, hours.")
+    ha_limit_west_h = models.FloatField(null=True, blank=True, validators=HOUR_ANGLE_VALIDATORS,
+                                        help_text="Most positive hour angle, hours.")
     availability = models.JSONField(
         default=list, blank=True,
         help_text='Windows the site may be scheduled: [{"start": ISO-8601, "end": ISO-8601}] '

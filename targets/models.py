@@ -9,6 +9,12 @@ from django.db import models
 from django.utils import timezone
 
 from network.models import Network
+from network.validators import (
+    ERROR_RADIUS_VALIDATORS,
+    MAGNITUDE_VALIDATORS,
+    POSITIVE_WEIGHT_VALIDATORS,
+    WEIGHT_VALIDATORS,
+)
 
 RA_VALIDATORS = [MinValueValidator(0), MaxValueValidator(360)]
 DEC_VALIDATORS = [MinValueValidator(-90), MaxValueValidator(90)]
@@ -62,17 +68,18 @@ class Target(models.Model):
     ra_deg = models.FloatField(validators=RA_VALIDATORS, help_text="Right ascension J2000, degrees [0, 360).")
     dec_deg = models.FloatField(validators=DEC_VALIDATORS, help_text="Declination J2000, degrees.")
     target_type = models.CharField(max_length=16, choices=TargetType.choices, default=TargetType.VARIABLE)
-    magnitude = models.FloatField(null=True, blank=True, help_text="Typical V magnitude.")
-    priority = models.FloatField(default=1.0, validators=[MinValueValidator(0)],
+    magnitude = models.FloatField(null=True, blank=True, validators=MAGNITUDE_VALIDATORS,
+                                  help_text="Typical V magnitude.")
+    priority = models.FloatField(default=1.0, validators=POSITIVE_WEIGHT_VALIDATORS,
                                  help_text="Base priority; larger is more urgent.")
-    cadence_hours = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0)],
+    cadence_hours = models.FloatField(null=True, blank=True, validators=POSITIVE_WEIGHT_VALIDATORS,
                                       help_text="Wanted time between observations, hours.")
     min_observations = models.PositiveIntegerField(default=1)
     # Observation requirements
     required_filters = models.JSONField(default=list, blank=True, help_text="Filter names wanted, e.g. ['V', 'B'].")
-    exposure_sec = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.001)],
+    exposure_sec = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.001), MaxValueValidator(1e6)],
                                      help_text="Exposure per frame, seconds.")
-    total_hours = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0)],
+    total_hours = models.FloatField(null=True, blank=True, validators=POSITIVE_WEIGHT_VALIDATORS,
                                     help_text="Total time on target needed, hours.")
     time_windows = models.JSONField(default=list, blank=True, validators=[validate_time_windows],
                                     help_text='Time-critical windows [{"start", "end", "priority_boost"}] (UTC).')
@@ -146,7 +153,8 @@ class Campaign(models.Model):
     description = models.TextField(blank=True)
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
-    priority_boost = models.FloatField(default=0, help_text="Added to the priority of its targets.")
+    priority_boost = models.FloatField(default=0, validators=WEIGHT_VALIDATORS,
+                                       help_text="Added to the priority of its targets.")
     is_active = models.BooleanField(default=True)
     coverage_policy = models.CharField(max_length=16, choices=CoveragePolicy.choices,
                                        default=CoveragePolicy.DIVERSE)
@@ -174,7 +182,8 @@ class CampaignTarget(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="memberships")
     target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="campaign_memberships")
-    priority_boost = models.FloatField(default=0, help_text="Extra boost for this target only.")
+    priority_boost = models.FloatField(default=0, validators=WEIGHT_VALIDATORS,
+                                       help_text="Extra boost for this target only.")
     added_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -208,9 +217,9 @@ class Alert(models.Model):
     external_id = models.CharField(max_length=120, help_text="The source's id for this alert.")
     ra_deg = models.FloatField(validators=RA_VALIDATORS)
     dec_deg = models.FloatField(validators=DEC_VALIDATORS)
-    error_radius_arcsec = models.FloatField(default=1.0, validators=[MinValueValidator(0)])
+    error_radius_arcsec = models.FloatField(default=1.0, validators=ERROR_RADIUS_VALIDATORS)
     alert_type = models.CharField(max_length=40, blank=True, help_text="e.g. supernova, grb, nova, microlensing.")
-    priority = models.FloatField(default=1.0)
+    priority = models.FloatField(default=1.0, validators=WEIGHT_VALIDATORS)
     payload = models.JSONField(default=dict, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     target = models.ForeignKey(Target, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")

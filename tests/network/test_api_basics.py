@@ -50,3 +50,15 @@ def test_network_filter_never_widens_scope():
     client = person_client(world.a_viewer)
     assert client.get("/api/v1/targets", {"network": "net-b"}).json()["count"] == 0
     assert client.get("/api/v1/sites", HTTP_X_DATAS_NETWORK="net-b").json()["count"] == 0
+
+
+@pytest.mark.parametrize("query", ["/api/v1/targets?campaign={}", "/api/v1/observations?site_id={}",
+                                   "/api/v1/observations?target_id={}", "/api/v1/frames?site_id={}",
+                                   "/api/v1/frames?target_id={}"])
+@pytest.mark.parametrize("value", ["99999999999999999999999", "-3", "1.5", "x"])
+def test_id_filters_refuse_what_no_row_can_have(query, value):
+    """Found by fuzzing the OpenAPI schema: 10**23 reached the database and overflowed (a 500)."""
+    world = build_world()
+    response = person_client(world.a_manager).get(query.format(value))
+    assert response.status_code == 400
+    assert query.split("?")[1].split("=")[0] in response.json()

@@ -100,3 +100,10 @@ def test_presigned_upload_needs_s3(world, frame_store):
     response = agent_client(world.a_key).post("/api/v1/frames/uploads", {"sha256": "1" * 64, "size_bytes": 10},
                                               format="json")
     assert response.status_code == 409 and "POST the file to /api/v1/frames" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("upload_id", ["-0000000000000000000000000000000", "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz"])
+def test_a_malformed_upload_id_is_unknown_not_an_error(world, upload_id):
+    """Found by fuzzing the OpenAPI schema: a malformed id reached the database as a 500."""
+    response = agent_client(world.a_key).post(f"/api/v1/frames/uploads/{upload_id}/complete", format="json")
+    assert response.status_code == 404

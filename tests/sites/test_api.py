@@ -175,3 +175,16 @@ def test_paths_work_with_and_without_trailing_slash(world):
     client = agent_client(world.a_key)
     assert client.get(URL).status_code == 200
     assert client.get(URL + "/").status_code == 200
+
+
+@pytest.mark.parametrize(("field", "value"), [("pixel_size_um", 1.5e308), ("focal_length_mm", 1e300),
+                                              ("elevation_m", 1e9), ("limiting_mag", -1e12),
+                                              ("ha_limit_east_h", 48.0), ("min_altitude_deg", 120.0)])
+def test_absurd_physical_values_are_refused_and_the_site_stays_readable(world, field, value):
+    """Found by fuzzing the OpenAPI schema: a 1e308 um pixel was stored, its pixel scale became
+    infinite, and every later read of the site was a 500."""
+    url = f"{URL}/{world.a_site.pk}"
+    client = person_client(world.a_manager)
+    response = client.patch(url, {field: value}, format="json")
+    assert response.status_code == 400 and field in response.json()
+    assert client.get(url).status_code == 200

@@ -193,6 +193,9 @@ def test_alert_failures(world):
     assert bad.status_code == 400 and {"source", "ra_deg", "dec_deg"} <= set(bad.json())
     foreign = person_client(world.a_manager).post(ALERTS, ALERT | {"network": "net-b"}, format="json")
     assert foreign.status_code == 400 and "network" in foreign.json()
+    # An error circle wider than the sky cannot be cross-matched (found by fuzzing: was a 500).
+    huge = person_client(world.a_manager).post(ALERTS, ALERT | {"error_radius_arcsec": 6e16}, format="json")
+    assert huge.status_code == 400 and "error_radius_arcsec" in huge.json()
 
 
 def test_alert_never_links_another_networks_target(world):

@@ -1,0 +1,20 @@
+"""Query filters shared by every API list."""
+import django_filters
+from django import forms
+
+# The largest primary key PostgreSQL's bigint and SQLite's INTEGER can hold.
+MAX_ID = 2**63 - 1
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A row id: a whole number the database can hold, else a 400 that names the parameter.
+
+    (A bare NumberFilter passes 10**23 through to the database, which overflows: a 500.)
+    """
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
