@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Commands whose modules register themselves (they import heavier libraries only when run).
-EXTRA_COMMANDS: tuple[str, ...] = ("datas_agent.picamera_server",)
+EXTRA_COMMANDS: tuple[str, ...] = ("datas_agent.picamera_server", "datas_agent.livestack")
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -76,6 +76,17 @@ class SafetyConfig:
 
 
 @dataclass(frozen=True)
+class LiveStackConfig:
+    """The running agent's live view (``datas_agent.livestack``); off unless enabled."""
+
+    enabled: bool = False
+    preview_every: int = 5
+    directory: Path | None = None  # default DATA_DIR/livestack
+    save_fits: bool = False
+    max_stacks: int = 2
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     path: Path
     server: ServerConfig
@@ -88,6 +99,11 @@ class AgentConfig:
     default_exposure_s: float = 30.0
     upload_frames: bool = False
     log_level: str = "INFO"
+    livestack: LiveStackConfig = field(default_factory=LiveStackConfig)
+
+    @property
+    def livestack_dir(self) -> Path:
+        return self.livestack.directory or self.data_dir / "livestack"
 
     @property
     def queue_path(self) -> Path:
@@ -331,6 +347,15 @@ def parse_config(raw: dict, path: Path) -> AgentConfig:
         max_airmass=check.value(safety, "safety", "max_airmass", float, low=1.0),
     )
     data_dir = check.value(raw, "", "data_dir", str, default="datas-agent-data")
+    live = check.section(raw, "livestack")
+    live_dir = check.value(live, "livestack", "directory", str)
+    livestack = LiveStackConfig(
+        enabled=check.value(live, "livestack", "enabled", bool, default=False),
+        preview_every=check.value(live, "livestack", "preview_every", int, default=5, low=1),
+        directory=(base / Path(live_dir).expanduser()).resolve() if live_dir else None,
+        save_fits=check.value(live, "livestack", "save_fits", bool, default=False),
+        max_stacks=check.value(live, "livestack", "max_stacks", int, default=2, low=1, high=64),
+    )
     config = AgentConfig(
         path=path,
         server=ServerConfig(url=(url or "").rstrip("/"), site_id=site_id or "", api_key=api_key,
@@ -345,9 +370,10 @@ def parse_config(raw: dict, path: Path) -> AgentConfig:
         upload_frames=check.value(raw, "", "upload_frames", bool, default=False),
         log_level=check.value(raw, "", "log_level", str, default="INFO",
                               choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+        livestack=livestack,
     )
     known = {"server", "site", "hardware", "safety", "data_dir", "poll_interval_s", "targets_per_poll",
-             "default_exposure_s", "upload_frames", "log_level"}
+             "default_exposure_s", "upload_frames", "log_level", "livestack"}
     for key in sorted(set(raw) - known):
         check.problems.append(f"{key}: unknown setting (a typo? the known ones are in `datas-agent init`)")
     if check.problems:

@@ -21,6 +21,7 @@ from datas_agent.drivers import Rig, open_rig
 from datas_agent.drivers.base import Conditions, ExposureRequest
 from datas_agent.errors import DriverError
 from datas_agent.frames import FrameContext, build_header, header_summary, mid_exposure, write_frame_file
+from datas_agent.livestack import AgentLiveView
 from datas_agent.measure import measure_frame
 from datas_agent.observability import Visibility, check_visibility, to_mount_equinox
 from datas_agent.queue import Outbox
@@ -95,6 +96,9 @@ class ObservingAgent:
         self.stopping = False
         self.last_status = "idle"  # what the previous cycle told the portal
         self._targets_cache = config.data_dir / "ranked_targets.json"
+        live = config.livestack
+        self.live_view = AgentLiveView(config.livestack_dir, live.preview_every, live.max_stacks,
+                                       live.save_fits) if live.enabled else None
 
     # -- hardware --------------------------------------------------------------------------
 
@@ -208,6 +212,8 @@ class ObservingAgent:
         }
         upload_frame = self.config.upload_frames or target.upload_frames
         self.outbox.enqueue(record, frame_path=frame_path, frame_sha256=digest, upload_frame=upload_frame)
+        if self.live_view is not None:  # only after the record is safe in the outbox
+            self.live_view.add(frame_path, target.name, filter_name)
         phot = measurement.photometry
         log.info("observed %s in %s: %d sources, %s%s", target.name, filter_name, measurement.n_sources,
                  f"mag {phot['magnitude']:.3f} +/- {phot['error']:.3f} ({phot['method']})" if phot else "no photometry",
@@ -324,6 +330,8 @@ def run_agent(config: AgentConfig, cycles: int | None = None, stop_when_idle: bo
             return agent.run(cycles=cycles, stop_when_idle=stop_when_idle)
         finally:
             signal.signal(signal.SIGTERM, previous)
+            if agent.live_view is not None:
+                agent.live_view.close()
             if agent.rig is not None:
                 agent.rig.close()
             client.close()

@@ -54,6 +54,9 @@ class SyntheticSky:
         self.count += 1
         shape = (480, 640)
         stars = random_stars(shape, 60, np.random.default_rng(self.seed), margin=8)
+        # The star the telescope is pointed at, at the centre (a Pi camera has no mount to
+        # report where it points, so the agent looks for its target there).
+        stars[0]["x"], stars[0]["y"], stars[0]["flux"] = (shape[1] - 1) / 2.0, (shape[0] - 1) / 2.0, 5e4
         stars["flux"] *= shutter_s
         adu = expose(render_stars(shape, stars, fwhm=2.5), rng, sky=100.0 * shutter_s, read_noise=3.0)
         return encode_image(np.clip(adu, 0, 65535).astype(np.uint16), shutter_s, fmt, "synthetic sky")

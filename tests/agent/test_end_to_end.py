@@ -144,3 +144,29 @@ def test_a_400_is_logged_with_the_servers_reason_and_not_retried(night):
         (rejected,) = outbox.items(states=("rejected",))
     assert rejected.record["filter"] == "R" and "filter" in rejected.last_error
     json.dumps(rejected.record)  # the record is kept intact for a later retry
+
+
+def test_frames_go_up_with_their_records_through_the_agent_route(night, settings, tmp_path):
+    """`upload_frames: true`: each FITS frame reaches POST /observations/{id}/frame and is linked there."""
+    import hashlib
+
+    from observations.models import Frame
+
+    settings.STORAGES = {**settings.STORAGES, "frames": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path / "store")}}}
+    settings.DATAS_SCRATCH_DIR = tmp_path / "scratch"
+    settings.DATAS_PIPELINE_ON_UPLOAD = False
+    config = night["config"]
+    config.write_text(config.read_text() + "upload_frames: true\n")
+    result = run_agent("run", "--cycles", "1", str(config))
+    assert result.returncode == 0, result.stderr[-3000:]
+    observations = stored(night["site"])
+    assert len(observations) == 2
+    frames_dir = load_config(config).frames_dir
+    for obs in observations:
+        frame = Frame.objects.get(observation=obs)
+        local = next(frames_dir.rglob(f"*{obs.observation_id}.fits"))
+        assert frame.sha256 == hashlib.sha256(local.read_bytes()).hexdigest()
+        assert frame.target_id == night["target"].id
+    with Outbox(load_config(config).queue_path) as outbox:
+        assert outbox.counts()["sent"] == 2 and outbox.counts()["rejected"] == 0
