@@ -71,14 +71,23 @@ class NetworkScopedAdmin(admin.ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if field is not None and not request.user.is_superuser:
-            label = db_field.related_model._meta.label_lower
-            if label in SCOPED_RELATIONS:
-                field.queryset = field.queryset.filter(**{SCOPED_RELATIONS[label]: self._networks(request)})
-            elif db_field.related_model is get_user_model():
-                field.queryset = field.queryset.filter(
-                    memberships__network__in=self._networks(request)).distinct()
+        return narrow_choices(field, db_field, request, self._networks(request))
+
+
+def narrow_choices(field, db_field, request, networks):
+    """Limit a foreign-key choice list to rows of ``networks`` (people: their members).
+
+    Without it a manager's drop-downs would list other networks' sites, targets and
+    usernames. A person not yet in any of the manager's networks is added by a superuser.
+    """
+    if field is None or request.user.is_superuser:
         return field
+    label = db_field.related_model._meta.label_lower
+    if label in SCOPED_RELATIONS:
+        field.queryset = field.queryset.filter(**{SCOPED_RELATIONS[label]: networks})
+    elif db_field.related_model is get_user_model():
+        field.queryset = field.queryset.filter(memberships__network__in=networks).distinct()
+    return field
 
 
 class ScopedInline:
@@ -86,12 +95,7 @@ class ScopedInline:
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if field is not None and not request.user.is_superuser:
-            label = db_field.related_model._meta.label_lower
-            if label in SCOPED_RELATIONS:
-                field.queryset = field.queryset.filter(
-                    **{SCOPED_RELATIONS[label]: managed_networks(request.user)})
-        return field
+        return narrow_choices(field, db_field, request, managed_networks(request.user))
 
     def has_add_permission(self, request, obj=None) -> bool:
         return request.user.is_staff

@@ -120,3 +120,13 @@ def test_only_owners_change_membership(world):
     assert owner.status_code == 302
     membership.refresh_from_db()
     assert membership.role == "observer"
+
+
+def test_an_owner_never_sees_other_networks_people(world):
+    """The member inline on the network page lists only people of the owner's own networks."""
+    response = admin_client(world.a_owner).get(reverse("admin:network_network_change", args=[world.a.pk]))
+    assert response.status_code == 200
+    formset = next(f for f in response.context["inline_admin_formsets"] if f.formset.prefix == "memberships")
+    people = set(formset.formset.empty_form.fields["user"].queryset)
+    assert world.a_viewer in people and world.a_manager in people
+    assert world.b_manager not in people
