@@ -81,6 +81,15 @@ def _data_bytes(header: fits.Header) -> int:
     return bits // 8 * gcount * (pcount + math.prod(axes))
 
 
+def _image_kind(header: fits.Header) -> tuple[int, bool] | None:
+    """(BITPIX, compressed) when the HDU holds an image of two or more axes, else None."""
+    compressed = bool(header.get("ZIMAGE", False))
+    naxis = int(header.get("ZNAXIS" if compressed else "NAXIS", 0))
+    if naxis >= 2 and (compressed or str(header.get("XTENSION", "IMAGE")).strip() == "IMAGE"):
+        return int(header.get("ZBITPIX" if compressed else "BITPIX", 0)), compressed
+    return None
+
+
 def check_fits_file(path: str | Path) -> FitsSummary:
     """Check ``path`` is a complete FITS file with a readable image; describe it.
 
@@ -130,7 +139,11 @@ def _walk(path: Path, size: int) -> list[tuple[int, bool]]:
                                          f"is truncated or damaged ({exc})") from None
                 break  # trailing bytes after the last HDU that are not a header: ignored
             data_start = handle.tell()
-            data_bytes = _data_bytes(header)
+            try:
+                data_bytes = _data_bytes(header)
+                kind = _image_kind(header)
+            except (TypeError, ValueError) as exc:  # e.g. NAXIS1 = 'abc'
+                raise FrameReadError(f"HDU {index}: a structural keyword is not a whole number ({exc})") from None
             end = data_start + data_bytes
             if end > size:
                 raise FrameReadError(f"the file is truncated: HDU {index} declares data up to byte {end:,} but "
@@ -139,10 +152,8 @@ def _walk(path: Path, size: int) -> list[tuple[int, bool]]:
             if padded > size:
                 raise FrameReadError(f"the file is truncated: HDU {index}'s data is whole but the padding FITS "
                                      f"requires to byte {padded:,} is missing (the file has {size:,} bytes)")
-            compressed = bool(header.get("ZIMAGE", False))
-            naxis = int(header.get("ZNAXIS" if compressed else "NAXIS", 0))
-            if naxis >= 2 and (compressed or header.get("XTENSION", "IMAGE").strip() == "IMAGE"):
-                images.append((int(header.get("ZBITPIX" if compressed else "BITPIX", 0)), compressed))
+            if kind is not None:
+                images.append(kind)
             offset = padded
         else:
             raise FrameReadError(f"more than {MAX_HDUS} HDUs: not a single frame")

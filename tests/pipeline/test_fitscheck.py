@@ -65,3 +65,17 @@ def test_fits_without_image_and_nan_images(tmp_path):
     nan = np.full((20, 20), np.nan, np.float32)
     nan[:5] = 1.0
     assert check_fits_file(write(tmp_path / "n.fits", [fits.PrimaryHDU(nan)])).finite_fraction == 0.25
+
+
+@pytest.mark.parametrize("card", ["NAXIS1  = 'abc'", "BITPIX  = 'sixteen'"])
+def test_a_structural_keyword_that_is_not_a_number_is_refused(tmp_path, card):
+    """Found in review: NAXIS1 = 'abc' escaped as a ValueError (a 500 at the upload endpoint)."""
+    path = tmp_path / "bad.fits"
+    fits.PrimaryHDU(np.zeros((4, 4), np.int16)).writeto(path)
+    raw = bytearray(path.read_bytes())
+    name = card.split("=")[0].strip().encode()
+    start = next(i for i in range(0, 2880, 80) if raw[i:i + 8].rstrip() == name)
+    raw[start:start + 80] = card.ljust(80).encode()
+    path.write_bytes(bytes(raw))
+    with pytest.raises(FrameReadError, match="not a whole number"):
+        check_fits_file(path)
