@@ -95,7 +95,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
             print(f"{outbox.requeue_rejected()} rejected observation(s) put back in line")
         client = DatasClient(config.server.url, config.server.api_key, config.server.site_id,
                              config.server.timeout_s)
-        result = Uploader(outbox, client).drain(now=float("inf"))
+        result = Uploader(outbox, client).drain(force=True)
         counts = outbox.counts()
     print(f"sent {result.sent}, rejected {result.rejected}, still pending "
           f"{counts['pending'] + counts['record_sent']}")

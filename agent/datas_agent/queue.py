@@ -188,10 +188,12 @@ class Outbox:
             (message, item.seq),
         )
 
-    def mark_retry(self, item: QueuedObservation, error: str, now: float | None = None) -> float:
-        """A transient failure: schedule the next attempt with backoff; return the delay (s)."""
+    def mark_retry(self, item: QueuedObservation, error: str, now: float | None = None,
+                   min_delay_s: float = 0.0) -> float:
+        """A transient failure: schedule the next attempt with backoff (at least ``min_delay_s``,
+        e.g. the server's Retry-After); return the delay (s)."""
         attempts = item.attempts + 1
-        delay = self.backoff.delay(attempts)
+        delay = max(self.backoff.delay(attempts), float(min_delay_s))
         self._db.execute(
             "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE seq = ?",
             (attempts, (now if now is not None else time.time()) + delay, error, item.seq),

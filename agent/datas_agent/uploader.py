@@ -35,14 +35,19 @@ class Uploader:
         self.outbox = outbox
         self.client = client
 
-    def drain(self, max_items: int | None = None, now: float | None = None) -> DrainResult:
+    def drain(self, max_items: int | None = None, now: float | None = None, force: bool = False) -> DrainResult:
+        """Send the queue in order until it is empty, blocked, or ``max_items`` were handled.
+
+        ``now`` (Unix seconds) stands in for the clock in tests; ``force`` tries the head at
+        once even if its backoff has not run out (an operator's ``datas-agent upload``).
+        """
         result = DrainResult()
         while max_items is None or result.sent + result.rejected < max_items:
             item = self.outbox.head()
             if item is None:
                 return result
             clock = now if now is not None else time.time()
-            if item.next_attempt_at > clock:
+            if item.next_attempt_at > clock and not force:
                 result.wait_s = item.next_attempt_at - clock
                 result.blocked_by = item.last_error
                 return result
@@ -60,9 +65,7 @@ class Uploader:
                 result.wait_s, result.blocked_by = delay, exc.message
                 return result
             except TransientError as exc:
-                delay = self.outbox.mark_retry(item, exc.message, clock)
-                if exc.retry_after_s:
-                    delay = max(delay, exc.retry_after_s)
+                delay = self.outbox.mark_retry(item, exc.message, clock, min_delay_s=exc.retry_after_s or 0.0)
                 log.warning("upload of %s failed, retry in %.0f s: %s", item.observation_id, delay, exc.message)
                 result.wait_s, result.blocked_by = delay, exc.message
                 return result

@@ -32,6 +32,7 @@ class FakePortal:
         self.calls: list[str] = []  # "heartbeat" / "targets", in the order they arrived
         self.fail_next = 0          # answer this many requests with 503
         self.fail_status = 503
+        self.retry_after: str | None = None  # a Retry-After header on those failures
         self.delay_s = 0.0          # wait this long before storing each observation
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -95,9 +96,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def _reply(self, status: int, body: object) -> None:
+    def _reply(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -113,7 +116,8 @@ class _Handler(BaseHTTPRequestHandler):
             if portal.fail_next > 0:
                 portal.fail_next -= 1
                 self._body()
-                self._reply(portal.fail_status, {"detail": "temporarily unavailable"})
+                self._reply(portal.fail_status, {"detail": "temporarily unavailable"},
+                            {"Retry-After": portal.retry_after} if portal.retry_after else None)
                 return False
         if self.headers.get("Authorization") != f"Bearer {portal.api_key}":
             self._body()

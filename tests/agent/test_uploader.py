@@ -119,3 +119,28 @@ def test_status_shows_what_is_pending_and_why(tmp_path, portal):
     assert status.returncode == 0, status.stderr
     assert "pending 3 (frame still to upload: 0), sent 0, rejected 0" in status.stdout
     assert "last error: POST" in status.stdout and "HTTP 503" in status.stdout
+
+
+def test_the_servers_retry_after_is_the_schedule(tmp_path, portal):
+    """Found in review: Retry-After changed only the log line; the agent retried in 2 s."""
+    with Outbox(tmp_path / "q.sqlite3", backoff=Backoff(base_s=2, jitter=0)) as outbox:
+        fill(outbox, 1)
+        uploader = Uploader(outbox, DatasClient(portal.url, "dsk_test", "7"))
+        portal.fail_next, portal.retry_after = 1, "3600"
+        assert uploader.drain(now=0.0).wait_s == 3600
+        assert outbox.head().next_attempt_at == 3600
+        assert uploader.drain(now=10.0).sent == 0  # the server asked for an hour
+
+
+def test_a_forced_upload_that_fails_leaves_a_finite_schedule(tmp_path, portal):
+    """Found in review: `datas-agent upload` drained with now=inf, so one failure scheduled the
+    head for t=inf and blocked every later observation for good."""
+    with Outbox(tmp_path / "q.sqlite3", backoff=Backoff(base_s=2, jitter=0)) as outbox:
+        ids = fill(outbox, 2)
+        uploader = Uploader(outbox, DatasClient(portal.url, "dsk_test", "7"))
+        portal.fail_next = 1
+        before = time.time()
+        assert uploader.drain(force=True).sent == 0
+        assert before + 2 <= outbox.head().next_attempt_at <= time.time() + 2
+        assert uploader.drain(force=True).sent == 2  # forced again: no waiting for the backoff
+    assert list(portal.observations) == ids
