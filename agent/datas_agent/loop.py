@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sqlite3
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -157,9 +158,10 @@ class ObservingAgent:
                 log.warning("skipping a ranked-list entry: %s", exc)
         return targets
 
-    def upload_pending(self) -> float:
-        """Send what is due; return seconds until the queue head may be retried (0 if empty)."""
-        return self.uploader.drain().wait_s
+    def upload_pending(self, max_items: int | None = None) -> float:
+        """Send what is due (at most ``max_items``); return seconds until the queue head may be
+        retried (0 if empty)."""
+        return self.uploader.drain(max_items=max_items).wait_s
 
     # -- observing -------------------------------------------------------------------------
 
@@ -238,7 +240,8 @@ class ObservingAgent:
                 if self.stopping:
                     return ids
                 ids.append(self.take_frame(target, filter_name, visibility))
-                self.upload_pending()
+                # A little between exposures, never a whole backlog: observing must not wait on it.
+                self.upload_pending(max_items=2)
         return ids
 
     def cycle(self) -> CycleReport:
@@ -246,7 +249,13 @@ class ObservingAgent:
         report = CycleReport()
         remove_partial_files(self.config.frames_dir)
         rig = self.ensure_rig()
-        conditions = rig.conditions() if rig else None
+        conditions = None
+        if rig is not None:
+            try:
+                conditions = rig.conditions()
+            except DriverError as exc:  # an unreachable sensor: reconnect next cycle, like any device
+                self.drop_rig(str(exc))
+                rig = None
         if rig is None:
             report.status = "error"
             self.heartbeat(report.status)
@@ -280,6 +289,10 @@ class ObservingAgent:
                 log.warning("skipping %s: %s", target.name, exc)
             except DriverError as exc:
                 self.drop_rig(str(exc))
+                report.status = "error"
+                break
+            except (OSError, sqlite3.Error) as exc:  # a full disk or an unwritable queue
+                log.error("cannot store observations (%s); observing stops until it is fixed", exc)
                 report.status = "error"
                 break
         for name, reason in report.skipped.items():

@@ -59,7 +59,7 @@ def remove_partial_files(directory: Path) -> int:
     """Delete temporary ``*.part`` files a crash left behind; return how many."""
     removed = 0
     if directory.is_dir():
-        for leftover in directory.glob(".*.part"):
+        for leftover in directory.rglob(".*.part"):  # frames live in dated sub-folders
             with contextlib.suppress(OSError):
                 leftover.unlink()
                 removed += 1

@@ -155,3 +155,46 @@ def wait_until(condition, timeout=30.0):
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for the agent")
         time.sleep(0.1)
+
+
+def test_an_unreachable_sensor_costs_a_reconnect_not_the_agent(tmp_path, monkeypatch):
+    """Found in review: a DriverError from the safety monitor escaped the cycle and ended the agent."""
+    from datas_agent.errors import DriverError
+
+    def unreachable(self):
+        raise DriverError("Alpaca safety monitor at 127.0.0.1:11111 did not answer")
+
+    monkeypatch.setattr("datas_agent.drivers.simulator.SimulatorBackend.conditions", unreachable)
+    with FakePortal(targets=night_targets()) as portal:
+        agent, _ = make_agent(tmp_path, portal)
+        report = agent.cycle()
+    assert report.status == "error" and agent.rig is None and portal.observations == {}
+    assert agent.hardware_error.startswith("Alpaca safety monitor")
+
+
+def test_a_full_disk_stops_observing_with_a_message_not_a_traceback(tmp_path, monkeypatch, caplog):
+    """Found in review: ENOSPC while writing a frame escaped the cycle and ended the agent."""
+    import errno
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("datas_agent.loop.write_frame_file", disk_full)
+    with FakePortal(targets=night_targets()) as portal:
+        agent, _ = make_agent(tmp_path, portal)
+        report = agent.cycle()
+        agent.rig.close()
+    assert report.status == "error" and report.observed == []
+    assert "No space left on device" in caplog.text and "observing stops" in caplog.text
+
+
+def test_partial_frames_left_by_a_crash_are_cleared_in_dated_folders(tmp_path):
+    from datas_agent.storage import remove_partial_files
+
+    leftover = tmp_path / "frames" / "20261121" / ".x.fits.abc.part"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"half a frame")
+    kept = leftover.parent / "done.fits"
+    kept.write_bytes(b"a frame")
+    assert remove_partial_files(tmp_path / "frames") == 1
+    assert not leftover.exists() and kept.exists()
