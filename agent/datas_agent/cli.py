@@ -178,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     except AgentError as exc:
         print(f"datas-agent: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # e.g. a data folder that cannot be created
+        print(f"datas-agent: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("datas-agent: interrupted", file=sys.stderr)
         return 130

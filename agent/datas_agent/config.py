@@ -201,6 +201,8 @@ def read_raw(path: Path) -> dict:
         raise ConfigError(f"{path}: no such file (write an example with `datas-agent init {path}`)") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     if path.suffix.lower() in (".ini", ".cfg", ".conf"):
         return _read_ini(path, text)
     try:
@@ -324,8 +326,12 @@ def parse_config(raw: dict, path: Path) -> AgentConfig:
     server = check.section(raw, "server", required=True)
     url = check.value(server, "server", "url", str, required=True)
     if url:
-        parsed = urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        try:
+            parsed = urlparse(url)
+            parsed.port  # noqa: B018 - raises on a malformed host or port
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
             check.problems.append(f"server.url: {url!r} is not an http(s) URL such as https://datas.example.org")
     site_id = check.value(server, "server", "site_id", str, required=True)
     api_key = _read_api_key(server, check, base) if server else ""

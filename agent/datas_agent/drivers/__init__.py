@@ -97,7 +97,12 @@ def open_rig(config: AgentConfig) -> Rig:
             backend = backends.get(device.backend)
             if backend is None:
                 cls = backend_class(device.backend)
-                backend = cls(hardware.options.get(device.backend, {}), hardware, config.site)
+                options = hardware.options.get(device.backend, {})
+                try:
+                    backend = cls(options, hardware, config.site)
+                except (TypeError, ValueError) as exc:  # e.g. {width: abc}
+                    raise DriverError(f"hardware.{device.backend}: an option has the wrong type ({exc}); "
+                                      f"options given: {options}") from None
                 backend.connect()
                 backends[device.backend] = backend
             factory = {"mount": backend.mount, "camera": backend.camera, "filter_wheel": backend.filter_wheel}[role]
