@@ -222,6 +222,13 @@ class ObservingAgent:
                  f", flags {','.join(measurement.flags)}" if measurement.flags else "")
         return observation_id
 
+    def visibility_now(self, target: Target) -> Visibility:
+        """The target's visibility at this moment, with the site's safety read afresh."""
+        assert self.rig is not None
+        conditions = self.rig.conditions()
+        return check_visibility([target.ra_deg], [target.dec_deg], utc_now(), self.config.site, self.config.safety,
+                                conditions.is_safe)[0]
+
     def observe(self, target: Target, visibility: Visibility) -> list[str]:
         rig = self.rig
         assert rig is not None
@@ -239,6 +246,11 @@ class ObservingAgent:
             for _ in range(target.frames_per_filter):
                 if self.stopping:
                     return ids
+                if ids:  # a long sequence: still up, still dark, still safe? (and its airmass now)
+                    visibility = self.visibility_now(target)
+                    if not visibility.observable:
+                        log.info("stopping %s after %d frame(s): %s", target.name, len(ids), visibility.reason)
+                        return ids
                 ids.append(self.take_frame(target, filter_name, visibility))
                 # A little between exposures, never a whole backlog: observing must not wait on it.
                 self.upload_pending(max_items=2)

@@ -198,3 +198,20 @@ def test_partial_frames_left_by_a_crash_are_cleared_in_dated_folders(tmp_path):
     kept.write_bytes(b"a frame")
     assert remove_partial_files(tmp_path / "frames") == 1
     assert not leftover.exists() and kept.exists()
+
+
+def test_a_sequence_stops_when_the_site_turns_unsafe(tmp_path):
+    """Found in review: safety and altitude were read once a cycle, so a long sequence went on in rain."""
+    with FakePortal(targets=night_targets()[:1]) as portal:
+        agent, _ = make_agent(tmp_path, portal)
+        take_frame = agent.take_frame
+
+        def rain_after_the_first_frame(*args):
+            observation_id = take_frame(*args)
+            agent.rig.backends[0].is_safe = False
+            return observation_id
+
+        agent.take_frame = rain_after_the_first_frame
+        report = agent.cycle()
+        agent.rig.close()
+    assert len(report.observed) == 1 and len(portal.observations) == 1  # V taken, R never started
