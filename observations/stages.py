@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from botocore.exceptions import ClientError
 from django.db import InterfaceError, OperationalError
 
 from observations.frame_astrometry import SolveInProgress, solve_frame
@@ -45,14 +46,33 @@ class FrameFileMissing(PipelineError):
     """The frame's file is not in the storage any more."""
 
 
+# S3 error codes that mean "slow down or try again"; every other 4xx (AccessDenied,
+# InvalidAccessKeyId, NoSuchBucket...) needs a person, and retrying it only delays the report.
+TRANSIENT_S3_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
+                                "TooManyRequestsException", "RequestTimeout", "InternalError",
+                                "ServiceUnavailable"})
+
+
+def _s3_error_is_transient(exc: ClientError) -> bool:
+    """A throttle, a timeout or a 5xx from S3; not a refusal such as AccessDenied."""
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if status is None and code.isdigit():
+        status = int(code)
+    return code in TRANSIENT_S3_CODES or (status is not None and (int(status) >= 500 or int(status) == 429))
+
+
 def is_transient(exc: BaseException) -> bool:
     """Failures that may pass on their own: retry the task later."""
+    if isinstance(exc, ClientError):
+        return _s3_error_is_transient(exc)
+    if isinstance(exc, StorageUnavailable) and isinstance(exc.__cause__, ClientError):
+        return _s3_error_is_transient(exc.__cause__)
     if isinstance(exc, StorageUnavailable | OperationalError | InterfaceError | ConnectionError | TimeoutError):
         return True
     if isinstance(exc, StageOutOfOrder | SolveInProgress):
         return True  # an earlier stage of a re-run, or another frame's solve, is still going
-    module = type(exc).__module__
-    return module.startswith(("botocore", "urllib3", "redis", "kombu")) and not module.endswith("exceptions.ClientError")
+    return type(exc).__module__.startswith(("botocore", "urllib3", "redis", "kombu"))
 
 
 def _pixels(frame: Frame):
