@@ -17,19 +17,19 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from botocore.exceptions import ClientError
 from django.db import InterfaceError, OperationalError
 
 from observations.frame_astrometry import SolveInProgress, solve_frame
-from observations.frame_header import header_fields, judge_header
+from observations.frame_header import header_from_cards, judge_header
 from observations.frame_measure import grade_frame, luminance, match_calibration, photometry_of_frame
 from observations.frames import Frame, ImageType
 from observations.models import Observation, PositionSource
 from observations.states import StageOutOfOrder, complete_stage, fail, mark_started, needs
 from observations.storage import StorageUnavailable, local_copy, product_key, save_bytes
 from pipeline.errors import PipelineError
-from pipeline.fitscheck import check_fits_file
 from pipeline.fitsio import read_frame
 from pipeline.headers import normalise_header
 from pipeline.preview import PREVIEW_SIDE, THUMBNAIL_SIDE, preview_pngs
@@ -75,33 +75,43 @@ def is_transient(exc: BaseException) -> bool:
     return type(exc).__module__.startswith(("botocore", "urllib3", "redis", "kombu"))
 
 
-def _pixels(frame: Frame):
+def _stored_file(frame: Frame) -> Path:
+    """The frame's file on this machine (fetched once from S3 and reused by later stages)."""
+    missing = f"the file {frame.storage_key} is missing from the frame storage"
     try:
         path = local_copy(frame.storage_key, frame.sha256)
     except FileNotFoundError as exc:
-        raise FrameFileMissing(f"the file {frame.storage_key} is missing from the frame storage") from exc
-    return read_frame(path).data
+        raise FrameFileMissing(missing) from exc
+    if not path.is_file():  # the filesystem backend hands back its own path unchecked
+        raise FrameFileMissing(missing)
+    return path
+
+
+def _pixels(frame: Frame):
+    return read_frame(_stored_file(frame)).data
 
 
 # --- Stages ----------------------------------------------------------------------------------
 
 
 def read_header(frame: Frame) -> tuple[dict, str]:
-    """Header stage: check the stored file, normalise its header, find its target and observation."""
-    try:
-        path = local_copy(frame.storage_key, frame.sha256)
-    except FileNotFoundError as exc:
-        raise FrameFileMissing(f"the file {frame.storage_key} is missing from the frame storage") from exc
-    summary = check_fits_file(path)
-    info = normalise_header(summary.header)
-    updates = header_fields(summary, info)
+    """Header stage: find the frame's target and observation from the header stored at upload.
+
+    The upload checked the file and stored its header cards and columns; checking it again
+    would decode every pixel for nothing. The file is still fetched here, so a missing file
+    is reported at the first stage and the later stages find it on this machine.
+    """
+    _stored_file(frame)
+    header = header_from_cards(frame.fits_header or [])
+    info = normalise_header(header)
+    updates: dict = {}
     if frame.observation_id is None:
-        observation = _observation_named_in(frame, summary.header)
+        observation = _observation_named_in(frame, header)
         if observation is not None:
             updates["observation"] = observation
             updates.setdefault("target", observation.target)
     if frame.target_id is None and "target" not in updates:
-        target = _target_named_in(frame, summary.header, info.object_name)
+        target = _target_named_in(frame, header, info.object_name)
         if target is not None:
             updates["target"] = target
     warnings = judge_header(info).warnings
