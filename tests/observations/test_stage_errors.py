@@ -7,6 +7,7 @@ import observations.stages as stages
 from observations.frames import Frame
 from observations.states import FrameState
 from observations.storage import StorageUnavailable
+from pipeline.tasks import backoff_seconds
 from tests.network.factories import build_world
 from tests.observations.frame_factories import make_frame
 
@@ -59,3 +60,11 @@ def test_access_denied_fails_the_frame_at_once(monkeypatch):
     assert stages.run_stage(frame.pk, "header") == "failed"
     frame = Frame.objects.get(pk=frame.pk)
     assert frame.state == "failed" and "AccessDenied" in frame.state_reason
+
+
+@pytest.mark.parametrize("retries", [0, 1, 2, 3, 7, 20])
+def test_backoff_is_jittered_between_half_and_all_of_its_ceiling(retries):
+    ceiling = min(600, 5 * 2**retries)
+    waits = [backoff_seconds(retries) for _ in range(200)]
+    assert all(0.5 * ceiling <= w <= ceiling for w in waits)
+    assert len(set(waits)) > 100  # jittered, so retries of many frames do not arrive together
