@@ -91,6 +91,11 @@ def _pixels(frame: Frame):
     return read_frame(_stored_file(frame)).data
 
 
+def _light_luminance(frame: Frame):
+    """A light's pixels as one plane; None for calibration frames, which the stages skip unread."""
+    return luminance(_pixels(frame)) if frame.image_type == ImageType.LIGHT else None
+
+
 # --- Stages ----------------------------------------------------------------------------------
 
 
@@ -140,21 +145,15 @@ def _target_named_in(frame: Frame, header, object_name: str | None) -> Target | 
 
 
 def solve(frame: Frame) -> tuple[dict, str]:
-    if frame.image_type != ImageType.LIGHT:
-        return solve_frame(frame, None)
-    return solve_frame(frame, luminance(_pixels(frame)))
+    return solve_frame(frame, _light_luminance(frame))
 
 
 def grade(frame: Frame) -> tuple[dict, str]:
-    if frame.image_type != ImageType.LIGHT:
-        return grade_frame(frame, None)
-    return grade_frame(frame, luminance(_pixels(frame)))
+    return grade_frame(frame, _light_luminance(frame))
 
 
 def photometry(frame: Frame) -> tuple[dict, str]:
-    if frame.image_type != ImageType.LIGHT:
-        return photometry_of_frame(frame, None)
-    return photometry_of_frame(frame, luminance(_pixels(frame)))
+    return photometry_of_frame(frame, _light_luminance(frame))
 
 
 def record_observation(frame: Frame) -> tuple[dict, str]:
