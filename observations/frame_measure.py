@@ -23,7 +23,7 @@ from pipeline.calibration import Master, Sections, calibrate_frame, read_master
 from pipeline.calibration_match import choose_masters
 from pipeline.catalog import CatalogError, tycho2_cone
 from pipeline.differential import airmass as airmass_at
-from pipeline.field_photometry import TargetNotInField, measure_target
+from pipeline.field_photometry import TargetNotInField, in_frame, measure_target
 from pipeline.fitsio import Frame as ImageFrame
 from pipeline.grading import FrameQuality, grade_session, measure_frame, quality_as_dict
 from pipeline.headers import normalise_header
@@ -98,7 +98,7 @@ def grade_frame(frame: Frame, image: np.ndarray) -> tuple[dict, str]:
         stars = catalog_for(frame)
         if len(stars):
             x, y = wcs.all_world2pix(stars["ra"], stars["dec"], 0)
-            inside = (x >= 10) & (x <= frame.width - 11) & (y >= 10) & (y <= frame.height - 11)
+            inside = in_frame(x, y, (frame.height, frame.width), margin=10)
             catalog_xy = np.column_stack([x[inside], y[inside]])[:CLOUD_CHECK_STARS]
     quality = measure_frame(image, file=frame.original_name or None, saturation=_saturation(frame),
                             catalog_xy=catalog_xy)
@@ -186,7 +186,7 @@ def target_in_field(frame: Frame) -> Target | None:
                          frame.dec_deg, half_diagonal_deg(frame))
     for target in nearby[:20]:
         x, y = wcs.all_world2pix([target.ra_deg], [target.dec_deg], 0)
-        if 0 <= x[0] <= frame.width - 1 and 0 <= y[0] <= frame.height - 1:
+        if in_frame(x, y, (frame.height, frame.width))[0]:
             return target
     return None
 

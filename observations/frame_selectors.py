@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, F, Max, QuerySet, Window
+from django.db.models.functions import RowNumber
 
 from network.models import Network
 from observations.frames import Frame
 from observations.states import ORDER, FrameState, progress
 from targets.sky import cone_search
+
+RECENT_FAILURES = 5  # failed frames listed per target in the pipeline status
 
 
 def frames_of_networks(networks: QuerySet[Network] | Iterable[Network]) -> QuerySet[Frame]:
@@ -41,13 +44,24 @@ def pipeline_status(frames: QuerySet[Frame]) -> list[dict]:
         entry["states"][row["state"]] = row["n"]
         if entry["last_change"] is None or row["last"] > entry["last_change"]:
             entry["last_change"] = row["last"]
+    failures = _recent_failures(frames) if any(e["states"][FrameState.FAILED] for e in by_target.values()) else {}
     for target_id, entry in by_target.items():
         states = entry["states"]
         entry["done"] = states[FrameState.DONE]
         entry["failed"] = states[FrameState.FAILED]
         entry["in_progress"] = entry["frames"] - entry["done"] - entry["failed"]
         entry["progress"] = round(sum(progress(s) * n for s, n in states.items()) / max(entry["frames"], 1), 4)
-        entry["recent_failures"] = list(
-            frames.filter(target_id=target_id, state=FrameState.FAILED).order_by("-state_changed_at")
-            .values("id", "original_name", "state_reason", "state_changed_at")[:5])
+        entry["recent_failures"] = failures.get(target_id, [])
     return sorted(by_target.values(), key=lambda e: (e["target_name"] is None, e["target_name"] or ""))
+
+
+def _recent_failures(frames: QuerySet[Frame], per_target: int = RECENT_FAILURES) -> dict[int | None, list[dict]]:
+    """The latest ``per_target`` failed frames of every target, in one query (newest first)."""
+    newest = Window(RowNumber(), partition_by=[F("target_id")], order_by=[F("state_changed_at").desc(), F("id").desc()])
+    rows = (frames.filter(state=FrameState.FAILED).order_by().annotate(rank=newest).filter(rank__lte=per_target)
+            .order_by("target_id", "rank").values("target_id", "id", "original_name", "state_reason",
+                                                  "state_changed_at"))
+    grouped: dict[int | None, list[dict]] = {}
+    for row in rows:
+        grouped.setdefault(row.pop("target_id"), []).append(row)
+    return grouped

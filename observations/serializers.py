@@ -9,11 +9,46 @@ from rest_framework import serializers
 
 from observations.models import Observation, PositionSource
 
+MAGNITUDE = {"required": False, "allow_null": True, "min_value": -30, "max_value": 40}
+UNCERTAINTY = {"required": False, "allow_null": True, "min_value": 0}
+
+
+class ComparisonStarSerializer(serializers.Serializer):
+    """One comparison or check star, with the keys the pipeline writes and the exporters read.
+
+    Magnitudes are in mag, positions in degrees. ``magnitude`` is the agent's name for the
+    catalogue magnitude. Unknown keys are refused rather than dropped, so nothing sent is lost.
+    """
+
+    name = serializers.CharField(max_length=20)
+    role = serializers.ChoiceField(choices=["comparison", "check"], required=False)
+    used = serializers.BooleanField(required=False)
+    catalog = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    ra_deg = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=360)
+    dec_deg = serializers.FloatField(required=False, allow_null=True, min_value=-90, max_value=90)
+    catalog_mag = serializers.FloatField(**MAGNITUDE)
+    magnitude = serializers.FloatField(**MAGNITUDE)
+    instrumental_mag = serializers.FloatField(**MAGNITUDE)
+    measured_mag = serializers.FloatField(**MAGNITUDE)
+    catalog_err = serializers.FloatField(**UNCERTAINTY)
+    instrumental_err = serializers.FloatField(**UNCERTAINTY)
+    error = serializers.FloatField(**UNCERTAINTY)
+    residual = serializers.FloatField(required=False, allow_null=True)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                known = ", ".join(self.fields)
+                raise serializers.ValidationError({key: f"unknown comparison-star key; known keys: {known}"
+                                                   for key in unknown})
+        return super().to_internal_value(data)
+
 
 class PhotometrySerializer(serializers.Serializer):
-    magnitude = serializers.FloatField(required=False, allow_null=True, min_value=-30, max_value=40)
-    error = serializers.FloatField(required=False, allow_null=True, min_value=0)
-    comparison_stars = serializers.ListField(child=serializers.DictField(), required=False)
+    magnitude = serializers.FloatField(**MAGNITUDE)
+    error = serializers.FloatField(**UNCERTAINTY)
+    comparison_stars = serializers.ListField(child=ComparisonStarSerializer(), required=False)
     method = serializers.CharField(required=False, allow_blank=True, max_length=32)
 
 

@@ -17,18 +17,19 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
+from botocore.exceptions import ClientError
 from django.db import InterfaceError, OperationalError
 
 from observations.frame_astrometry import SolveInProgress, solve_frame
-from observations.frame_header import header_fields, judge_header
+from observations.frame_header import header_from_cards, judge_header
 from observations.frame_measure import grade_frame, luminance, match_calibration, photometry_of_frame
 from observations.frames import Frame, ImageType
 from observations.models import Observation, PositionSource
 from observations.states import StageOutOfOrder, complete_stage, fail, mark_started, needs
 from observations.storage import StorageUnavailable, local_copy, product_key, save_bytes
 from pipeline.errors import PipelineError
-from pipeline.fitscheck import check_fits_file
 from pipeline.fitsio import read_frame
 from pipeline.headers import normalise_header
 from pipeline.preview import PREVIEW_SIDE, THUMBNAIL_SIDE, preview_pngs
@@ -45,43 +46,77 @@ class FrameFileMissing(PipelineError):
     """The frame's file is not in the storage any more."""
 
 
+# S3 error codes that mean "slow down or try again"; every other 4xx (AccessDenied,
+# InvalidAccessKeyId, NoSuchBucket...) needs a person, and retrying it only delays the report.
+TRANSIENT_S3_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
+                                "TooManyRequestsException", "RequestTimeout", "InternalError",
+                                "ServiceUnavailable"})
+
+
+def _s3_error_is_transient(exc: ClientError) -> bool:
+    """A throttle, a timeout or a 5xx from S3; not a refusal such as AccessDenied."""
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if status is None and code.isdigit():
+        status = int(code)
+    return code in TRANSIENT_S3_CODES or (status is not None and (int(status) >= 500 or int(status) == 429))
+
+
 def is_transient(exc: BaseException) -> bool:
     """Failures that may pass on their own: retry the task later."""
+    if isinstance(exc, ClientError):
+        return _s3_error_is_transient(exc)
+    if isinstance(exc, StorageUnavailable) and isinstance(exc.__cause__, ClientError):
+        return _s3_error_is_transient(exc.__cause__)
     if isinstance(exc, StorageUnavailable | OperationalError | InterfaceError | ConnectionError | TimeoutError):
         return True
     if isinstance(exc, StageOutOfOrder | SolveInProgress):
         return True  # an earlier stage of a re-run, or another frame's solve, is still going
-    module = type(exc).__module__
-    return module.startswith(("botocore", "urllib3", "redis", "kombu")) and not module.endswith("exceptions.ClientError")
+    return type(exc).__module__.startswith(("botocore", "urllib3", "redis", "kombu"))
 
 
-def _pixels(frame: Frame):
+def _stored_file(frame: Frame) -> Path:
+    """The frame's file on this machine (fetched once from S3 and reused by later stages)."""
+    missing = f"the file {frame.storage_key} is missing from the frame storage"
     try:
         path = local_copy(frame.storage_key, frame.sha256)
     except FileNotFoundError as exc:
-        raise FrameFileMissing(f"the file {frame.storage_key} is missing from the frame storage") from exc
-    return read_frame(path).data
+        raise FrameFileMissing(missing) from exc
+    if not path.is_file():  # the filesystem backend hands back its own path unchecked
+        raise FrameFileMissing(missing)
+    return path
+
+
+def _pixels(frame: Frame):
+    return read_frame(_stored_file(frame)).data
+
+
+def _light_luminance(frame: Frame):
+    """A light's pixels as one plane; None for calibration frames, which the stages skip unread."""
+    return luminance(_pixels(frame)) if frame.image_type == ImageType.LIGHT else None
 
 
 # --- Stages ----------------------------------------------------------------------------------
 
 
 def read_header(frame: Frame) -> tuple[dict, str]:
-    """Header stage: check the stored file, normalise its header, find its target and observation."""
-    try:
-        path = local_copy(frame.storage_key, frame.sha256)
-    except FileNotFoundError as exc:
-        raise FrameFileMissing(f"the file {frame.storage_key} is missing from the frame storage") from exc
-    summary = check_fits_file(path)
-    info = normalise_header(summary.header)
-    updates = header_fields(summary, info)
+    """Header stage: find the frame's target and observation from the header stored at upload.
+
+    The upload checked the file and stored its header cards and columns; checking it again
+    would decode every pixel for nothing. The file is still fetched here, so a missing file
+    is reported at the first stage and the later stages find it on this machine.
+    """
+    _stored_file(frame)
+    header = header_from_cards(frame.fits_header or [])
+    info = normalise_header(header)
+    updates: dict = {}
     if frame.observation_id is None:
-        observation = _observation_named_in(frame, summary.header)
+        observation = _observation_named_in(frame, header)
         if observation is not None:
             updates["observation"] = observation
             updates.setdefault("target", observation.target)
     if frame.target_id is None and "target" not in updates:
-        target = _target_named_in(frame, summary.header, info.object_name)
+        target = _target_named_in(frame, header, info.object_name)
         if target is not None:
             updates["target"] = target
     warnings = judge_header(info).warnings
@@ -110,21 +145,15 @@ def _target_named_in(frame: Frame, header, object_name: str | None) -> Target | 
 
 
 def solve(frame: Frame) -> tuple[dict, str]:
-    if frame.image_type != ImageType.LIGHT:
-        return solve_frame(frame, None)
-    return solve_frame(frame, luminance(_pixels(frame)))
+    return solve_frame(frame, _light_luminance(frame))
 
 
 def grade(frame: Frame) -> tuple[dict, str]:
-    if frame.image_type != ImageType.LIGHT:
-        return grade_frame(frame, None)
-    return grade_frame(frame, luminance(_pixels(frame)))
+    return grade_frame(frame, _light_luminance(frame))
 
 
 def photometry(frame: Frame) -> tuple[dict, str]:
-    if frame.image_type != ImageType.LIGHT:
-        return photometry_of_frame(frame, None)
-    return photometry_of_frame(frame, luminance(_pixels(frame)))
+    return photometry_of_frame(frame, _light_luminance(frame))
 
 
 def record_observation(frame: Frame) -> tuple[dict, str]:

@@ -73,7 +73,8 @@ class FieldPhotometry:
         return out
 
 
-def _in_frame(x: np.ndarray, y: np.ndarray, shape: tuple[int, int], margin: float) -> np.ndarray:
+def in_frame(x: np.ndarray, y: np.ndarray, shape: tuple[int, int], margin: float = 0.0) -> np.ndarray:
+    """Whether pixel positions (0-based) lie at least ``margin`` pixels inside an image of ``shape`` (ny, nx)."""
     ny, nx = shape
     return (x >= margin) & (x <= nx - 1 - margin) & (y >= margin) & (y <= ny - 1 - margin)
 
@@ -89,9 +90,9 @@ def comparison_candidates(
     if len(catalog) == 0:
         return catalog, np.array([]), np.array([])
     x, y = wcs.all_world2pix(catalog["ra"], catalog["dec"], 0)
-    keep = np.isfinite(x) & np.isfinite(y) & _in_frame(x, y, shape, apertures.outer + 2.0)
+    keep = np.isfinite(x) & np.isfinite(y) & in_frame(x, y, shape, apertures.outer + 2.0)
     keep &= np.hypot(x - target_xy[0], y - target_xy[1]) > 2.0 * apertures.outer
-    on_frame = np.flatnonzero(np.isfinite(x) & np.isfinite(y) & _in_frame(x, y, shape, 0.0))
+    on_frame = np.flatnonzero(np.isfinite(x) & np.isfinite(y) & in_frame(x, y, shape, 0.0))
     if len(on_frame) > 1:
         from scipy.spatial import cKDTree
 
@@ -148,7 +149,7 @@ def measure_target(
     apertures = Apertures.for_fwhm(fwhm_px)
     fwhm = float(fwhm_px) if np.isfinite(fwhm_px) and fwhm_px > 0 else 3.0
     px, py = (float(v[0]) for v in wcs.all_world2pix([target_ra_deg], [target_dec_deg], 0))
-    if not (np.isfinite(px) and np.isfinite(py)) or not _in_frame(np.array([px]), np.array([py]), data.shape,
+    if not (np.isfinite(px) and np.isfinite(py)) or not in_frame(np.array([px]), np.array([py]), data.shape,
                                                                   apertures.outer)[0]:
         raise TargetNotInField(f"the target ({target_ra_deg:.5f}, {target_dec_deg:.5f}) falls at pixel "
                                f"({px:.0f}, {py:.0f}), off the {data.shape[1]}x{data.shape[0]} frame or within "

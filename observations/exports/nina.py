@@ -139,11 +139,18 @@ def _smart_exposures(node: Any) -> list[tuple[list, dict]]:
     return found
 
 
+def _values(node: Any, key: str) -> list:
+    """The ``$values`` list of collection ``node[key]``; ``[]`` when the template holds none there."""
+    collection = node.get(key) if isinstance(node, dict) else None
+    values = collection.get("$values") if isinstance(collection, dict) else None
+    return values if isinstance(values, list) else []
+
+
 def _set_step(smart: dict, filter_name: str, exposure_sec: float, count: int, site_filters: Sequence[str]) -> None:
-    items = smart.get("Items", {}).get("$values", [])
+    items = _values(smart, "Items")
     switch = next((i for i in items if type_name(i) == SWITCH_FILTER), None)
     take = next((i for i in items if type_name(i) == TAKE_EXPOSURE), None)
-    loop = next((c for c in smart.get("Conditions", {}).get("$values", []) if type_name(c) == LOOP_CONDITION), None)
+    loop = next((c for c in _values(smart, "Conditions") if type_name(c) == LOOP_CONDITION), None)
     if switch is None or take is None or loop is None:
         raise TaskingError("the template's SmartExposure lacks a SwitchFilter, TakeExposure or LoopCondition")
     if not isinstance(switch.get("Filter"), dict):
@@ -159,7 +166,20 @@ def _set_step(smart: dict, filter_name: str, exposure_sec: float, count: int, si
 
 def fill_template(template: dict, jobs: Sequence[TaskingJob], site_filters: Sequence[str] = ()) -> list[dict]:
     """Filled N.I.N.A. documents: one per job for a target template, one holding every job
-    for a whole-sequence template (its target container repeated, once per job)."""
+    for a whole-sequence template (its target container repeated, once per job).
+
+    Raises `TaskingError` when the template is not shaped as N.I.N.A. writes it.
+    """
+    try:
+        return _fill_template(template, jobs, site_filters)
+    except (TypeError, AttributeError) as exc:
+        # A hand-edited template can put a list where N.I.N.A. writes an object, or an object
+        # where it writes an id; say so instead of failing deep inside the copy.
+        raise TaskingError(f"the N.I.N.A. template is malformed ({type(exc).__name__}: {exc}); "
+                           f"save it again from N.I.N.A.'s Advanced Sequencer") from exc
+
+
+def _fill_template(template: dict, jobs: Sequence[TaskingJob], site_filters: Sequence[str]) -> list[dict]:
     if not jobs:
         raise TaskingError("no jobs to export")
     if type_name(template) == DSO_CONTAINER:

@@ -2,6 +2,7 @@
 import csv
 import io
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -205,3 +206,46 @@ def test_api_export_refusals_and_isolation(world):
     world.obs["single"].save()
     response = client.get("/api/v1/exports/aavso", {"observer": "a_observer", "obscode": "XYZ"})
     assert response["X-DATAS-Rows"] == "1" and read_extended(response.content.decode())[1][0]["STARID"] == "V1 Tau"
+
+
+def _posted(world, stars: list[dict]):
+    body = {"observation_id": str(uuid.uuid4()), "target_id": world.var.pk, "observed_at": WHEN.isoformat(),
+            "exposure_sec": 30, "filter": "V", "photometry": {"magnitude": 10.0, "error": 0.01, "method": "ensemble",
+                                                              "comparison_stars": stars}}
+    return agent_client(world.a_key).post("/api/v1/observations", body, format="json")
+
+
+@pytest.mark.parametrize(("star", "field"), [
+    ({"name": "C1", "catalog_mag": "ten"}, "catalog_mag"),
+    ({"name": "C1", "instrumental_mag": {"v": 1}}, "instrumental_mag"),
+    ({"name": "C1", "measured_mag": "Infinity"}, "measured_mag"),
+    ({"name": "C1", "role": "target"}, "role"),
+    ({"name": "C1", "used": "perhaps"}, "used"),
+    ({"name": "a comparison name too long"}, "name"),
+    ({"catalog_mag": 10.1}, "name"),
+    ({"name": "C1", "catalogue_mag": 10.1}, "catalogue_mag"),
+])
+def test_agent_comparison_stars_are_typed_at_upload(world, star, field):
+    response = _posted(world, [{"name": "C0", "catalog_mag": 9.9}, star])
+    assert response.status_code == 400, response.content
+    assert field in response.json()["photometry"]["comparison_stars"]["1"], response.json()
+    assert not Observation.objects.filter(magnitude=10.0).exists()
+
+
+def test_agent_comparison_stars_export_after_upload(world):
+    stars = [{"name": "C1", "catalog_mag": "10.1", "instrumental_mag": "-7", "role": "comparison", "used": True,
+              "catalog": CATALOG},
+             {"name": "K1", "catalog_mag": 10.6, "instrumental_mag": -6.5, "measured_mag": 10.61, "role": "check"}]
+    response = _posted(world, stars)
+    assert response.status_code == 201, response.content
+    stored = Observation.objects.get(observation_id=response.json()["observation_id"])
+    assert stored.comparison_stars[0]["catalog_mag"] == 10.1 and stored.comparison_stars[0]["instrumental_mag"] == -7.0
+    client = person_client(world.a_manager)
+    report = client.get("/api/v1/exports/aavso", {"observer": "a_observer", "obscode": "XYZ"})
+    assert report.status_code == 200, report.content
+    _, rows = read_extended(report.content.decode())
+    posted = next(r for r in rows if str(stored.observation_id) in r["NOTES"])
+    assert (posted["CNAME"], posted["CMAG"], posted["KNAME"], posted["KMAG"]) == ("C1", "-7.000", "K1", "-6.500")
+    assert "CREFMAG=10.100" in posted["NOTES"] and "KREFMAG=10.600" in posted["NOTES"]
+    as_csv = client.get("/api/v1/exports/aavso", {"observer": "a_observer", "output": "csv"})
+    assert as_csv.status_code == 200, as_csv.content

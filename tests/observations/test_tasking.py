@@ -7,6 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from observations.exports.ekos import read_scheduler_list, read_sequence
+from observations.exports.nina import SMART_EXPOSURE, type_name, walk
 from observations.tasking import plan_for_site
 from tests.network.api_helpers import agent_client, person_client
 from tests.network.factories import build_world, make_observation, make_site, make_target
@@ -121,3 +122,36 @@ def test_admin_actions(world, admin_client):
     recompute = admin_client.post(changelist, {"action": "recompute_schedule", "_selected_action": [world.a_site.pk]},
                                   follow=True)
     assert "site lists" in recompute.content.decode()
+
+
+def _break_smart_items(template):
+    for node in walk(template):
+        if type_name(node) == SMART_EXPOSURE:
+            node["Items"] = []
+
+
+def _break_smart_conditions(template):
+    for node in walk(template):
+        if type_name(node) == SMART_EXPOSURE:
+            node["Conditions"] = "none"
+
+
+def _unhashable_id(template):
+    next(n for n in walk(template) if "$id" in n)["$id"] = ["1"]
+
+
+def _number_id_inside_smart_exposure(template):
+    smart = next(n for n in walk(template) if type_name(n) == SMART_EXPOSURE)
+    next(n for n in walk(smart) if "$id" in n)["$id"] = 7
+
+
+@pytest.mark.parametrize("damage", [_break_smart_items, _break_smart_conditions, _unhashable_id,
+                                    _number_id_inside_smart_exposure])
+def test_malformed_nina_template_is_a_clear_refusal(world, shared_data, damage):
+    template = json.loads((shared_data / "nina" / "phtnnz_astro_Target_L_only.template.json").read_text())
+    damage(template)
+    client = person_client(world.a_observer)
+    client.raise_request_exception = False
+    response = client.post(url(world.a_site), {"output": "nina", "template": template}, format="json")
+    assert response.status_code == 400, response.content[:300]
+    assert "template" in str(response.json())
