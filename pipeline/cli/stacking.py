@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pipeline.errors import PipelineError
-from pipeline.fitsio import read_frame, write_frame
+from pipeline.fitsio import read_frame, read_header, write_frame
 
 
 def _positive_int(text: str) -> int:
@@ -108,28 +108,23 @@ def _clean(record: dict) -> dict:
 
 # -- stack ------------------------------------------------------------------------------------
 def run_stack(args: argparse.Namespace) -> int:
-    from astropy.io import fits
-
     from pipeline.stacking import StackOptions, parse_memory, stack_frames, write_master
 
     groups: dict[str, list[Path]] = defaultdict(list)
+    rows: dict[Path, int] = {}
     for name in args.files:
         path = Path(name)
-        if not path.is_file():
-            raise PipelineError(f"{path}: no such file")
-        try:
-            header = fits.getheader(path)
-        except (OSError, ValueError) as exc:
-            raise PipelineError(f"{path}: not a readable FITS image ({exc})") from None
+        # The image HDU's header: a .fz frame keeps FILTER in its compressed extension.
+        header = read_header(path)
         groups[str(header.get("FILTER", "")).strip()].append(path)
+        rows[path] = int(header.get("NAXIS2", 0))
     options = StackOptions(method=args.method, low=args.low, high=args.high, normalization=args.normalization,
                            weights=args.weights, memory=parse_memory(args.memory))
     out = Path(args.out)
     summary = []
     for filter_name, paths in sorted(groups.items()):
         target = out if len(groups) == 1 else out.with_name(f"{out.stem}_{filter_name or 'none'}{out.suffix}")
-        ny = fits.getheader(paths[0]).get("NAXIS2", 0)
-        with tqdm(total=ny, desc=f"stack {filter_name or ''}".strip(), unit="row", file=sys.stderr,
+        with tqdm(total=rows[paths[0]], desc=f"stack {filter_name or ''}".strip(), unit="row", file=sys.stderr,
                   disable=args.quiet) as bar:
             result = stack_frames(paths, options, progress=bar.update)
         write_master(target, result, overwrite=True)

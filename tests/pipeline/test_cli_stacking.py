@@ -132,3 +132,21 @@ def test_livestack_watches_a_folder(lights, tmp_path, capsys):
     assert "could start a stack" in capsys.readouterr().err
     assert main(["livestack", str(tmp_path / "nowhere"), "--once"]) == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_stack_groups_compressed_lights_by_filter(lights, tmp_path, capsys):
+    # A .fz light keeps FILTER in its compressed extension, not the (empty) primary header.
+    seq, _ = lights
+    frames = []
+    for i, name in enumerate("RRGG"):
+        header = fits.Header({"EXPTIME": 30.0, "FILTER": name})
+        frames.append(write_frame(tmp_path / f"l{i}.fits.fz", seq.frames[0].data, header))
+    assert fits.getheader(frames[0]).get("FILTER") is None
+    code = main(["stack", *map(str, frames), "--method", "mean", "--out", str(tmp_path / "m.fits"),
+                 "--json", "-", "--quiet"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert sorted((s["filter"], s["frames"]) for s in summary) == [("G", 2), ("R", 2)]
+    for name in "RG":
+        header = fits.getheader(tmp_path / f"m_{name}.fits")
+        assert header["NCOMBINE"] == 2 and header["FILTER"] == name and header["TOTEXP"] == 60.0

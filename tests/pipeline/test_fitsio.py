@@ -155,3 +155,18 @@ def test_bayer_offsets_shift_the_pattern_and_unknown_patterns_are_refused():
     assert np.allclose(debayer_bilinear(uniform, "GBRG"), 7.0)
     with pytest.raises(PipelineError, match="unknown Bayer pattern"):
         debayer_bilinear(uniform, "RGBG")
+
+
+def test_read_header_is_the_image_hdus_merged_header(tmp_path):
+    from pipeline.fitsio import read_header
+
+    image = fits.ImageHDU(np.zeros((4, 5), np.float32), header=fits.Header({"FILTER": "Ha", "INHERIT": True}))
+    path = tmp_path / "mef.fits"
+    fits.HDUList([fits.PrimaryHDU(header=fits.Header({"EXPTIME": 120.0})), image]).writeto(path)
+    header = read_header(path)
+    assert header["FILTER"] == "Ha" and header["EXPTIME"] == 120.0 and header["NAXIS2"] == 4
+    fz = write_frame(tmp_path / "c.fits.fz", np.ones((6, 7), np.float32), fits.Header({"FILTER": "R"}))
+    header = read_header(fz)
+    assert header["FILTER"] == "R" and (header["NAXIS1"], header["NAXIS2"]) == (7, 6)
+    with pytest.raises(FrameReadError, match="no such file"):
+        read_header(tmp_path / "none.fits")
