@@ -240,7 +240,6 @@ def write_frame(
     unsigned 16-bit gets the standard BZERO = 32768.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     array = np.asarray(data)
     dtype = np.dtype(dtype)
     if dtype.kind in "iu":
@@ -252,10 +251,15 @@ def write_frame(
         header.remove(key, ignore_missing=True, remove_all=True)
     if path.suffix == ".fz":
         compression = "RICE_1" if dtype.kind in "iu" else "GZIP_2"
-        hdu = fits.CompImageHDU(array, header=header, compression_type=compression, quantize_level=0.0)
-        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=overwrite)
+        hdul = fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(array, header=header, compression_type=compression,
+                                                                   quantize_level=0.0)])
     else:
-        fits.PrimaryHDU(array, header=header).writeto(path, overwrite=overwrite)
+        hdul = fits.HDUList([fits.PrimaryHDU(array, header=header)])
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        hdul.writeto(path, overwrite=overwrite)
+    except OSError as exc:
+        raise PipelineError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
 

@@ -244,9 +244,12 @@ class LiveStacker:
         header["STACKMTH"] = ("live mean", "running mean with pixel rejection")
         header["LSREJSIG"] = (str(self.pixel_rejection_sigma), "pixel rejection (sigma)")
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fits.HDUList([fits.PrimaryHDU(self.image, header=header),
-                      fits.ImageHDU(self._acc.count.astype(np.int32), name="COUNT")]).writeto(path, overwrite=overwrite)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fits.HDUList([fits.PrimaryHDU(self.image, header=header),
+                          fits.ImageHDU(self._acc.count.astype(np.int32), name="COUNT")]).writeto(path, overwrite=overwrite)
+        except OSError as exc:
+            raise PipelineError(f"cannot write {path}: {exc.strerror or exc}") from None
         return path
 
 

@@ -377,7 +377,6 @@ def stack_frames(
 def write_master(path: str | Path, result: StackResult, overwrite: bool = False) -> Path:
     """Write the master (primary HDU) and its COUNT, REJLOW and REJHIGH maps as extensions."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     hdus = fits.HDUList([
         fits.PrimaryHDU(result.image.astype(np.float32), header=result.header),
         fits.ImageHDU(result.count, name="COUNT"),
@@ -385,7 +384,8 @@ def write_master(path: str | Path, result: StackResult, overwrite: bool = False)
         fits.ImageHDU(result.rejected_high, name="REJHIGH"),
     ])
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         hdus.writeto(path, overwrite=overwrite)
     except OSError as exc:
-        raise StackingError(f"cannot write {path}: {exc}") from None
+        raise StackingError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path

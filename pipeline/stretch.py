@@ -170,17 +170,20 @@ def save_display(path: str | Path, display: np.ndarray, bits: int = 8, flip: boo
     if kind == "jpeg" and bits != 8:
         raise PipelineError("JPEG holds 8 bits per channel; use PNG or TIFF for 16")
     pixels = _display_pixels(display, bits, flip)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "png":
-        path.write_bytes(_png_bytes(pixels))
-    elif kind == "jpeg":
-        from PIL import Image
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "png":
+            path.write_bytes(_png_bytes(pixels))
+        elif kind == "jpeg":
+            from PIL import Image
 
-        Image.fromarray(pixels).save(path, quality=quality)
-    else:
-        import tifffile
+            Image.fromarray(pixels).save(path, quality=quality)
+        else:
+            import tifffile
 
-        tifffile.imwrite(path, pixels, photometric="rgb" if pixels.ndim == 3 else "minisblack")
+            tifffile.imwrite(path, pixels, photometric="rgb" if pixels.ndim == 3 else "minisblack")
+    except OSError as exc:
+        raise PipelineError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
 

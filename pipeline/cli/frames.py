@@ -8,39 +8,15 @@ solved exits 1.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
+from pipeline.cli.output import jsonable, write_json
 from pipeline.errors import PipelineError
-
-
-def _write_json(target: str, record: dict) -> None:
-    text = json.dumps(record, indent=2, default=_jsonable)
-    if target == "-":
-        print(text)
-        return
-    try:
-        path = Path(target)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n")
-    except (OSError, ValueError) as exc:
-        raise PipelineError(f"cannot write {target}: {getattr(exc, 'strerror', None) or exc}") from None
-
-
-def _jsonable(value):
-    if isinstance(value, np.integer | np.bool_):
-        return value.item()
-    if isinstance(value, np.floating):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _note(message: str) -> None:
@@ -86,7 +62,7 @@ def _grade(args: argparse.Namespace) -> int:
                             + "; ".join(f"{f['file']}: {f['error']}" for f in failures[:3]))
     record = session.as_dict()
     record["errors"] = failures
-    _write_json(args.json, record)
+    write_json(args.json, record)
     accepted = sum(1 for f in session.frames if f.accepted)
     _note(f"{accepted} of {len(session.frames)} frames accepted; best: {record['best']}")
     for frame in session.frames:
@@ -110,7 +86,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         remove_hot_pixels=args.hot_pixels, remove_cosmic_rays=args.cosmic_rays, gain=args.gain,
         read_noise=args.read_noise, progress=True,
     )
-    _write_json(args.json or str(Path(args.out) / "calibration.json"), report)
+    write_json(args.json or str(Path(args.out) / "calibration.json"), report)
     _note(f"{len(report['lights'])} lights calibrated into {args.out} with {len(report['masters'])} masters")
     for light in report["lights"]:
         for kind, choice in light["choices"].items():
@@ -137,7 +113,7 @@ def _extract(args: argparse.Namespace) -> int:
     sources = extract_sources(image, threshold_sigma=args.threshold, min_area=args.min_area, background=background,
                               max_sources=args.max_sources, aperture_radius=args.aperture, gain=args.gain,
                               saturation=args.saturation)
-    rows = [{name: _jsonable(row[name]) for name in SOURCE_COLUMNS} for row in sources]
+    rows = [{name: jsonable(row[name]) for name in SOURCE_COLUMNS} for row in sources]
     wcs = celestial_wcs(frame)
     if wcs is not None and len(sources):
         ra, dec = wcs.all_pix2world(sources["x"], sources["y"], 0)
@@ -146,7 +122,7 @@ def _extract(args: argparse.Namespace) -> int:
     record = {"file": str(args.file), "shape": list(image.shape), "background": background.global_level,
               "noise": background.global_rms, "count": len(rows), "columns": list(SOURCE_COLUMNS),
               "coordinates": "0-based pixel centres, x = column, y = row", "sources": rows}
-    _write_json(args.json, record)
+    write_json(args.json, record)
     _note(f"{len(rows)} sources in {args.file}")
     return 0
 
@@ -164,7 +140,7 @@ def _photometry(args: argparse.Namespace) -> int:
                             annulus_px=tuple(args.annulus) if args.annulus else None, method=args.method)
     record = result.as_dict()
     record["file"] = str(args.file)
-    _write_json(args.json, record)
+    write_json(args.json, record)
     _note(f"{args.file}: {result.magnitude:.3f} +- {result.magnitude_error:.3f} ({result.method}, "
           f"{sum(s['used'] for s in result.comparison_stars)} comparison stars)")
     return 0
@@ -191,7 +167,7 @@ def _solve(args: argparse.Namespace) -> int:
     if result.solved and not args.no_write:
         _write_wcs(Path(args.file), result)
         record["wcs_written"] = True
-    _write_json(args.json, record)
+    write_json(args.json, record)
     if not result.solved:
         _note(f"{args.file}: not solved ({result.message}) after {result.seconds:.1f} s")
         return 1

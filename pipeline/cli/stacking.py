@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from pipeline.cli.output import check_writable, jsonable, open_stream, write_json
 from pipeline.errors import PipelineError
 from pipeline.fitsio import read_frame, read_header, write_frame
 
@@ -24,16 +25,6 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
     return value
-
-
-def _write_json(target: str | None, payload) -> None:
-    if not target:
-        return
-    text = json.dumps(payload, indent=2, default=float)
-    if target == "-":
-        print(text)
-    else:
-        Path(target).write_text(text + "\n")
 
 
 def _mono(path: Path) -> tuple[np.ndarray, object]:
@@ -55,7 +46,7 @@ def run_register(args: argparse.Namespace) -> int:
     )
     reference = prepare_reference(ref_data)
     out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_writable(out_dir / f"{args.prefix}.probe", args.json)
     records, unreadable = [], 0
     for name in tqdm(args.files, desc="register", unit="frame", file=sys.stderr, disable=args.quiet):
         path = Path(name)
@@ -91,7 +82,7 @@ def run_register(args: argparse.Namespace) -> int:
     accepted = sum(r["accepted"] for r in records)
     print(f"registered {accepted} of {len(records)} frames on {args.reference}; "
           f"{len(records) - accepted} refused", file=sys.stderr)
-    _write_json(args.json, records)
+    write_json(args.json, records)
     return 1 if unreadable else 0
 
 
@@ -121,6 +112,7 @@ def run_stack(args: argparse.Namespace) -> int:
     options = StackOptions(method=args.method, low=args.low, high=args.high, normalization=args.normalization,
                            weights=args.weights, memory=parse_memory(args.memory))
     out = Path(args.out)
+    check_writable(out, args.json)
     summary = []
     for filter_name, paths in sorted(groups.items()):
         target = out if len(groups) == 1 else out.with_name(f"{out.stem}_{filter_name or 'none'}{out.suffix}")
@@ -135,13 +127,15 @@ def run_stack(args: argparse.Namespace) -> int:
         print(f"{target}: {args.method} of {len(paths)} frames"
               f"{' (' + filter_name + ')' if filter_name else ''}, {result.header['STKREJFR']:.4%} rejected",
               file=sys.stderr)
-    _write_json(args.json, summary)
+    write_json(args.json, summary)
     return 0
 
 
 # -- color ------------------------------------------------------------------------------------
 def run_color(args: argparse.Namespace) -> int:
     from pipeline.color import combine_palette, combine_rgb, render_color
+
+    check_writable(args.out, args.fits, args.json)
 
     def load(name):
         return _mono(Path(name))[0] if name else None
@@ -161,7 +155,7 @@ def run_color(args: argparse.Namespace) -> int:
     record = {"output": str(path), "white_balance": list(image.white_balance),
               "background": [float(v) for v in image.background],
               "registrations": {k: r.summary() for k, r in image.registrations.items()}}
-    _write_json(args.json, record)
+    write_json(args.json, record)
     print(f"{path}: colour image, white balance R {image.white_balance[0]:.3f} B {image.white_balance[2]:.3f}",
           file=sys.stderr)
     return 0
@@ -171,6 +165,7 @@ def run_color(args: argparse.Namespace) -> int:
 def run_stretch(args: argparse.Namespace) -> int:
     from pipeline.stretch import render
 
+    check_writable(args.out)
     frame = read_frame(args.file)
     path = render(frame.data, args.out, stretch=args.method, bits=args.bits, max_size=args.max_size,
                   flip=not args.no_flip)
@@ -184,12 +179,13 @@ def run_livestack(args: argparse.Namespace) -> int:
 
     stacker = LiveStacker(pixel_rejection_sigma=None if args.no_rejection else args.reject_sigma)
     reports = []
-    stream = open(args.json, "w") if args.json and args.json != "-" else None  # noqa: SIM115 - streamed
+    check_writable(args.out, args.preview)
+    stream = open_stream(args.json)
     try:
         for report in watch_folder(args.directory, stacker, poll_seconds=args.poll, idle_timeout=args.idle_timeout,
                                    once=args.once):
             reports.append(report)
-            line = json.dumps(report.as_dict(), default=float)
+            line = json.dumps(report.as_dict(), default=jsonable)
             if args.json == "-":
                 print(line, flush=True)
             elif stream:

@@ -150,3 +150,26 @@ def test_stack_groups_compressed_lights_by_filter(lights, tmp_path, capsys):
     for name in "RG":
         header = fits.getheader(tmp_path / f"m_{name}.fits")
         assert header["NCOMBINE"] == 2 and header["FILTER"] == name and header["TOTEXP"] == 60.0
+
+
+def test_unwritable_outputs_fail_with_a_message(lights, tmp_path, capsys):
+    _, paths = lights
+    blocker = tmp_path / "a.fits"
+    blocker.write_bytes(paths[0].read_bytes())
+    bad = str(blocker / "x.json")
+    commands = [
+        ["stack", str(paths[0]), str(paths[1]), "--out", str(blocker / "m.fits"), "--quiet"],
+        ["stack", str(paths[0]), str(paths[1]), "--out", str(tmp_path / "m.fits"), "--json", bad, "--quiet"],
+        ["register", str(paths[0]), str(paths[1]), "--out", str(tmp_path / "reg"), "--json", bad, "--quiet"],
+        ["register", str(paths[0]), str(paths[1]), "--out", str(blocker / "reg"), "--quiet"],
+        ["livestack", str(tmp_path / "reg"), "--once", "--json", bad],
+        ["stretch", str(paths[0]), "--out", str(blocker / "o.png")],
+        ["color", "--r", str(paths[0]), "--g", str(paths[0]), "--b", str(paths[0]), "--no-register",
+         "--out", str(tmp_path / "c.png"), "--fits", str(blocker / "x.fits")],
+    ]
+    for command in commands:
+        capsys.readouterr()
+        assert main(command) == 2, command
+        assert "cannot write" in capsys.readouterr().err, command
+    # Checked before stacking: no master was computed and written elsewhere.
+    assert not (tmp_path / "m.fits").exists()

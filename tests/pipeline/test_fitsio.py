@@ -170,3 +170,10 @@ def test_read_header_is_the_image_hdus_merged_header(tmp_path):
     assert header["FILTER"] == "R" and (header["NAXIS1"], header["NAXIS2"]) == (7, 6)
     with pytest.raises(FrameReadError, match="no such file"):
         read_header(tmp_path / "none.fits")
+
+
+def test_write_frame_to_an_unwritable_path_is_a_pipeline_error(tmp_path):
+    blocker = tmp_path / "a.fits"
+    blocker.write_text("a file, not a folder")
+    with pytest.raises(PipelineError, match="cannot write"):
+        write_frame(blocker / "x.fits", np.zeros((3, 3), np.float32))
