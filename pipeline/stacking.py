@@ -327,6 +327,9 @@ def stack_frames(
     StackResult
     """
     options = options or StackOptions()
+    if not (np.isfinite(options.low) and np.isfinite(options.high)) or min(options.low, options.high) < 0:
+        raise StackingError(f"rejection limits must be finite and not negative, not low={options.low} "
+                            f"high={options.high}")
     if options.method not in METHODS:
         raise StackingError(f"unknown stacking method {options.method!r}; choose one of {', '.join(METHODS)}")
     threads = threads or min(2, os.cpu_count() or 1)

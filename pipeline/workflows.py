@@ -294,6 +294,21 @@ def measure_target(
     return result
 
 
+def _mag_err(value, path, row: int) -> float:
+    """A comparison star's catalogue magnitude error; blank or non-finite counts as unknown (0)."""
+    if np.ma.is_masked(value) or str(value).strip() == "":
+        return 0.0
+    try:
+        error = float(value)
+    except (TypeError, ValueError):
+        raise PipelineError(f"{path}: row {row} has mag_err {str(value)!r}, not a number") from None
+    if not math.isfinite(error):
+        return 0.0
+    if error < 0:
+        raise PipelineError(f"{path}: row {row} has a negative mag_err ({error})")
+    return error
+
+
 def _comparison_table(path) -> tuple[np.ndarray, list, list, list]:
     from astropy.table import Table
 
@@ -304,8 +319,8 @@ def _comparison_table(path) -> tuple[np.ndarray, list, list, list]:
     if len(table) != n:
         raise PipelineError(f"{path}: some comparison rows lack a finite RA or Dec")
     names = [str(v) for v in raw[columns["name"]]] if "name" in columns else [f"C{i + 1}" for i in range(n)]
-    errors = [float(v) if math.isfinite(float(v)) else 0.0 for v in raw[columns["mag_err"]]] if "mag_err" in columns \
-        else [0.0] * n
+    errors = [_mag_err(v, path, row) for row, v in enumerate(raw[columns["mag_err"]], start=1)] \
+        if "mag_err" in columns else [0.0] * n
     is_check = [str(v).strip().lower() in ("1", "true", "yes", "y", "t") for v in raw[columns["check"]]] \
         if "check" in columns else [False] * n
     return table, names, errors, is_check

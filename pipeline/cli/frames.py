@@ -15,22 +15,13 @@ from pathlib import Path
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
+from pipeline.cli.arguments import positive_float, positive_int
 from pipeline.cli.output import jsonable, write_json
 from pipeline.errors import PipelineError
 
 
 def _note(message: str) -> None:
     print(message, file=sys.stderr)
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
 
 
 def _coordinate(kind: str):
@@ -201,9 +192,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     grade = subparsers.add_parser("grade", help="grade a folder of frames: accept/reject with reasons, best frame")
     grade.add_argument("folder", type=Path)
     grade.add_argument("--json", required=True, help="output file ('-' for standard output)")
-    grade.add_argument("--threshold", type=_positive, default=5.0, help="detection threshold (sigma)")
-    grade.add_argument("--max-fwhm", type=_positive, help="reject frames with a larger FWHM (px)")
-    grade.add_argument("--max-eccentricity", type=_positive, help="reject frames with more elongated stars")
+    grade.add_argument("--threshold", type=positive_float, default=5.0, help="detection threshold (sigma)")
+    grade.add_argument("--max-fwhm", type=positive_float, help="reject frames with a larger FWHM (px)")
+    grade.add_argument("--max-eccentricity", type=positive_float, help="reject frames with more elongated stars")
     grade.add_argument("--catalog", type=Path, help="reference stars (CSV/FITS: ra, dec, mag) for solved frames")
     grade.add_argument("--catalog-mag-limit", type=float, default=12.0, help="faintest catalogue star expected")
     grade.set_defaults(func=_grade)
@@ -216,23 +207,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cal.add_argument("--masters", type=Path, help="a folder of existing masters to choose from too")
     cal.add_argument("--out", type=Path, required=True)
     cal.add_argument("--json", help="report file (default OUT/calibration.json)")
-    cal.add_argument("--temperature-tolerance", type=_positive, default=2.0, help="degrees Celsius")
+    cal.add_argument("--temperature-tolerance", type=positive_float, default=2.0, help="degrees Celsius")
     cal.add_argument("--no-dark-scaling", action="store_true", help="only darks of the light's exposure")
     cal.add_argument("--hot-pixels", action="store_true", help="repair hot pixels found in the master dark")
     cal.add_argument("--cosmic-rays", action="store_true", help="find and repair cosmic rays (L.A.Cosmic)")
-    cal.add_argument("--gain", type=_positive, help="e-/ADU, when the header has no EGAIN")
-    cal.add_argument("--read-noise", type=_positive, help="e-, when the header has no RDNOISE")
+    cal.add_argument("--gain", type=positive_float, help="e-/ADU, when the header has no EGAIN")
+    cal.add_argument("--read-noise", type=positive_float, help="e-, when the header has no RDNOISE")
     cal.set_defaults(func=_calibrate)
 
     ext = subparsers.add_parser("extract", help="detect and measure the sources of one frame")
     ext.add_argument("file", type=Path)
     ext.add_argument("--json", required=True)
-    ext.add_argument("--threshold", type=_positive, default=5.0)
-    ext.add_argument("--min-area", type=int, default=5)
-    ext.add_argument("--max-sources", type=int)
-    ext.add_argument("--aperture", type=_positive, help="aperture radius (px); default 1.5 x FWHM")
-    ext.add_argument("--gain", type=_positive, help="e-/ADU, adds the Poisson term to the flux errors")
-    ext.add_argument("--saturation", type=_positive, help="ADU level of saturation")
+    ext.add_argument("--threshold", type=positive_float, default=5.0)
+    ext.add_argument("--min-area", type=positive_int, default=5)
+    ext.add_argument("--max-sources", type=positive_int)
+    ext.add_argument("--aperture", type=positive_float, help="aperture radius (px); default 1.5 x FWHM")
+    ext.add_argument("--gain", type=positive_float, help="e-/ADU, adds the Poisson term to the flux errors")
+    ext.add_argument("--saturation", type=positive_float, help="ADU level of saturation")
     ext.set_defaults(func=_extract)
 
     phot = subparsers.add_parser("photometry", help="differential photometry of a target on a solved frame")
@@ -243,10 +234,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="CSV/FITS with ra, dec, mag [, mag_err, name, check]")
     phot.add_argument("--json", required=True)
     phot.add_argument("--method", choices=("ensemble", "single"), default="ensemble")
-    phot.add_argument("--gain", type=_positive, help="e-/ADU (default: EGAIN from the header)")
+    phot.add_argument("--gain", type=positive_float, help="e-/ADU (default: EGAIN from the header)")
     phot.add_argument("--read-noise", type=float, help="e- (default: RDNOISE from the header, else 0)")
-    phot.add_argument("--aperture", type=_positive, help="radius (px); default 2 x FWHM")
-    phot.add_argument("--annulus", nargs=2, type=_positive, metavar=("INNER", "OUTER"), help="sky annulus (px)")
+    phot.add_argument("--aperture", type=positive_float, help="radius (px); default 2 x FWHM")
+    phot.add_argument("--annulus", nargs=2, type=positive_float, metavar=("INNER", "OUTER"), help="sky annulus (px)")
     phot.set_defaults(func=_photometry_args)
 
     solve = subparsers.add_parser("solve", help="plate-solve a frame and write the WCS into its header")
@@ -254,11 +245,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     solve.add_argument("--json", required=True)
     solve.add_argument("--ra", type=_coordinate("ra"), help="pointing hint (degrees or hh:mm:ss)")
     solve.add_argument("--dec", type=_coordinate("dec"), help="pointing hint (degrees or dd:mm:ss)")
-    solve.add_argument("--radius", type=_positive, help="search radius around the hint (degrees, default 2)")
-    solve.add_argument("--scale", type=_positive, help="pixel scale hint (arcsec/px)")
-    solve.add_argument("--cpu-limit", type=_positive, default=30.0, help="solver CPU seconds (default 30)")
-    solve.add_argument("--timeout", type=_positive, help="wall-clock seconds (default 2 x CPU limit + 10)")
-    solve.add_argument("--tweak-order", type=int, default=1, help="SIP order (1 linear; 2-3 for wide lenses)")
+    solve.add_argument("--radius", type=positive_float, help="search radius around the hint (degrees, default 2)")
+    solve.add_argument("--scale", type=positive_float, help="pixel scale hint (arcsec/px)")
+    solve.add_argument("--cpu-limit", type=positive_float, default=30.0, help="solver CPU seconds (default 30)")
+    solve.add_argument("--timeout", type=positive_float, help="wall-clock seconds (default 2 x CPU limit + 10)")
+    solve.add_argument("--tweak-order", type=positive_int, default=1, help="SIP order (1 linear; 2-3 for wide lenses)")
     solve.add_argument("--solver", default="astrometry.net", choices=("astrometry.net", "astap"))
     solve.add_argument("--no-write", action="store_true", help="leave the FITS file unchanged")
     solve.set_defaults(func=_solve)

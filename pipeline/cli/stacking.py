@@ -15,16 +15,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from pipeline.cli.arguments import non_negative_float, positive_int
 from pipeline.cli.output import check_writable, jsonable, open_stream, write_json
 from pipeline.errors import PipelineError
 from pipeline.fitsio import read_frame, read_header, write_frame
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
-    return value
 
 
 def _mono(path: Path) -> tuple[np.ndarray, object]:
@@ -220,7 +214,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--order", type=int, default=2, choices=(2, 3), help="polynomial order")
     p.add_argument("--kernel", default="lanczos3", choices=("lanczos3", "bicubic"))
     p.add_argument("--prefix", default="r_", help="output file name prefix (default r_)")
-    p.add_argument("--min-inliers", type=_positive_int, default=6)
+    p.add_argument("--min-inliers", type=positive_int, default=6)
     p.add_argument("--max-rms", type=float, default=0.7, help="largest residual rms (px)")
     p.add_argument("--max-scale-change", type=float, default=0.05)
     p.add_argument("--max-rotation", type=float, default=None, help="largest rotation (deg); default any")
@@ -233,8 +227,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="master FITS (per filter: NAME_<filter>.fits)")
     p.add_argument("--method", default="winsorized",
                    choices=("mean", "median", "sigma", "winsorized", "percentile", "minmax"))
-    p.add_argument("--low", type=float, default=3.0, help="low rejection limit (sigma, fraction or count)")
-    p.add_argument("--high", type=float, default=3.0, help="high rejection limit")
+    p.add_argument("--low", type=non_negative_float, default=3.0, help="low rejection limit (sigma, fraction or count)")
+    p.add_argument("--high", type=non_negative_float, default=3.0, help="high rejection limit")
     p.add_argument("--normalization", default="additive",
                    choices=("none", "additive", "multiplicative", "additive_scale"))
     p.add_argument("--weights", default="none", choices=("none", "noise", "fwhm"))
@@ -251,7 +245,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="PNG, JPEG or TIFF")
     p.add_argument("--fits", help="also write the linear RGB planes to this FITS file")
     p.add_argument("--bits", type=int, default=8, choices=(8, 16))
-    p.add_argument("--max-size", type=_positive_int, help="thumbnail: longest side in px")
+    p.add_argument("--max-size", type=positive_int, help="thumbnail: longest side in px")
     p.add_argument("--no-register", action="store_true", help="masters are already on one grid")
     p.add_argument("--no-white-balance", action="store_true")
     p.add_argument("--json", help="write what was done to FILE (- for stdout)")
@@ -262,7 +256,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="PNG, JPEG or TIFF")
     p.add_argument("--method", default="auto", choices=("auto", "asinh", "linear"))
     p.add_argument("--bits", type=int, default=8, choices=(8, 16))
-    p.add_argument("--max-size", type=_positive_int, help="thumbnail: longest side in px")
+    p.add_argument("--max-size", type=positive_int, help="thumbnail: longest side in px")
     p.add_argument("--no-flip", action="store_true", help="keep FITS row order (first row at the top)")
     p.set_defaults(func=run_stretch)
 
@@ -275,6 +269,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--poll", type=float, default=1.0, help="seconds between folder checks")
     p.add_argument("--reject-sigma", type=float, default=5.0, help="pixel rejection (sigma)")
     p.add_argument("--no-rejection", action="store_true", help="plain running mean")
-    p.add_argument("--max-size", type=_positive_int, default=1024, help="preview longest side (px)")
+    p.add_argument("--max-size", type=positive_int, default=1024, help="preview longest side (px)")
     p.add_argument("--json", help="stream one JSON line per frame to FILE (- for stdout)")
     p.set_defaults(func=run_livestack)

@@ -173,3 +173,17 @@ def test_unwritable_outputs_fail_with_a_message(lights, tmp_path, capsys):
         assert "cannot write" in capsys.readouterr().err, command
     # Checked before stacking: no master was computed and written elsewhere.
     assert not (tmp_path / "m.fits").exists()
+
+
+def test_stack_refuses_bad_limits_before_stacking(lights, tmp_path, capsys):
+    _, paths = lights
+    for low, high in (("-1", "3"), ("3", "nan"), ("inf", "3"), ("x", "3")):
+        with pytest.raises(SystemExit) as exc:
+            main(["stack", str(paths[0]), "--out", str(tmp_path / "m.fits"), "--low", low, "--high", high])
+        assert exc.value.code == 2
+    assert not (tmp_path / "m.fits").exists()
+    from pipeline.errors import StackingError
+    from pipeline.stacking import StackOptions, stack_frames
+
+    with pytest.raises(StackingError, match="finite"):
+        stack_frames([np.zeros((4, 4))] * 3, StackOptions(high=float("nan")))
