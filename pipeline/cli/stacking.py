@@ -39,6 +39,11 @@ def run_register(args: argparse.Namespace) -> int:
         max_rotation_deg=args.max_rotation, allow_flip=not args.no_flip,
     )
     reference = prepare_reference(ref_data)
+    need = max(3, args.min_inliers)
+    if len(reference.stars) < need:
+        # Every frame would be refused for the same reason: say it once.
+        raise PipelineError(f"{args.reference}: only {len(reference.stars)} stars found in the reference "
+                            f"(need {need}); choose a frame with clear sky and good focus")
     out_dir = Path(args.out)
     check_writable(out_dir / f"{args.prefix}.probe", args.json)
     records, unreadable = [], 0
@@ -51,7 +56,13 @@ def run_register(args: argparse.Namespace) -> int:
             unreadable += 1
             records.append({**record, "accepted": False, "reason": str(exc)})
             continue
-        result = register_image(reference, data, kind=args.kind, order=args.order, gates=gates)
+        try:
+            result = register_image(reference, data, kind=args.kind, order=args.order, gates=gates)
+        except PipelineError as exc:
+            # One frame the registration cannot handle (too small, no usable pixels) is that
+            # frame's refusal, not the end of the batch.
+            records.append({**record, "accepted": False, "reason": str(exc)})
+            continue
         q = result.quality
         record.update(accepted=result.accepted, reason=result.reason, dx=q.dx, dy=q.dy,
                       rotation_deg=q.rotation_deg, scale=q.scale, inliers=q.inliers, rms_px=q.rms_px,

@@ -187,3 +187,17 @@ def test_stack_refuses_bad_limits_before_stacking(lights, tmp_path, capsys):
 
     with pytest.raises(StackingError, match="finite"):
         stack_frames([np.zeros((4, 4))] * 3, StackOptions(high=float("nan")))
+
+
+def test_register_blank_reference_and_a_tiny_frame(lights, tmp_path, capsys):
+    _, paths = lights
+    blank = write_frame(tmp_path / "blank.fits", np.full((200, 200), 100.0, np.float32))
+    assert main(["register", str(blank), *map(str, paths[:2]), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    assert "stars found in the reference" in capsys.readouterr().err
+    tiny = write_frame(tmp_path / "tiny.fits", np.random.default_rng(1).normal(100, 5, (20, 20)).astype(np.float32))
+    code = main(["register", str(paths[0]), str(tiny), str(paths[1]), "--out", str(tmp_path / "o"),
+                 "--json", "-", "--quiet"])
+    assert code == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["accepted"] for r in records] == [False, True]
+    assert records[0]["file"] == str(tiny) and records[0]["reason"]
