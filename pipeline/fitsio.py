@@ -23,6 +23,9 @@ from scipy import ndimage
 from pipeline.errors import FrameReadError, PipelineError
 
 BAYER_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
+# File name endings of FITS images, compared case-blind (cameras write A1.FIT); ".fz" covers
+# tile-compressed ".fits.fz".
+FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fz")
 # Keywords that describe the layout of an HDU itself: never inherited by an extension, never
 # copied from a frame's header into a product's.
 STRUCTURAL_KEYWORDS = frozenset({
@@ -44,6 +47,11 @@ class Frame:
     header: fits.Header = field(default_factory=fits.Header)
     path: Path | None = None
     bayer_pattern: str | None = None
+
+
+def is_fits_path(path: str | Path) -> bool:
+    """Whether a file name ends like a FITS image (:data:`FITS_SUFFIXES`, any case)."""
+    return Path(path).name.lower().endswith(FITS_SUFFIXES)
 
 
 def _image_hdus(hdul: fits.HDUList) -> list[int]:

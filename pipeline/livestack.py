@@ -24,7 +24,7 @@ import numpy as np
 from astropy.io import fits
 
 from pipeline.errors import FrameReadError, PipelineError
-from pipeline.fitsio import read_frame
+from pipeline.fitsio import is_fits_path, read_frame
 from pipeline.registration import ReferenceStars, RegistrationGates, prepare_reference, register_stars
 from pipeline.registration_stars import find_control_stars
 from pipeline.stretch import render
@@ -253,14 +253,16 @@ class LiveStacker:
         return path
 
 
-def watch_folder(directory: str | Path, stacker: LiveStacker, patterns: tuple[str, ...] = ("*.fits", "*.fit", "*.fts"),
+def watch_folder(directory: str | Path, stacker: LiveStacker, patterns: tuple[str, ...] = ("*",),
                  poll_seconds: float = 1.0, idle_timeout: float | None = None,
                  once: bool = False) -> Iterator[LiveFrameReport]:
     """Feed new FITS files in ``directory`` to ``stacker`` as they appear, oldest first.
 
     A file is taken once its size has stopped changing between two polls (a camera may
     still be writing it). ``once`` processes what is there and returns; otherwise the
-    watch ends after ``idle_timeout`` seconds without a new file (None: never).
+    watch ends after ``idle_timeout`` seconds without a new file (None: never). ``patterns``
+    are globs under ``directory`` (``"**/*"`` to recurse); of what they match, only FITS
+    files (:func:`pipeline.fitsio.is_fits_path`, any case, ``.fz`` too) are taken.
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -269,7 +271,8 @@ def watch_folder(directory: str | Path, stacker: LiveStacker, patterns: tuple[st
     sizes: dict[Path, int] = {}
     last_new = time.monotonic()
     while True:
-        found = sorted({p for pattern in patterns for p in directory.glob(pattern)} - seen,
+        found = sorted({p for pattern in patterns for p in directory.glob(pattern)
+                        if is_fits_path(p) and p.is_file()} - seen,
                        key=lambda p: (p.stat().st_mtime, p.name))
         ready = []
         for path in found:

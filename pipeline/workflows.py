@@ -32,12 +32,10 @@ from pipeline.defects import clean_cosmic_rays, clean_pixels, hot_pixel_map
 from pipeline.differential import Comparison, PhotometryResult, differential_magnitude, header_airmass
 from pipeline.errors import NoStarsError, PipelineError
 from pipeline.extract import extract_sources
-from pipeline.fitsio import Frame, debayer_bilinear, read_frame, write_frame
+from pipeline.fitsio import FITS_SUFFIXES, Frame, debayer_bilinear, is_fits_path, read_frame, write_frame
 from pipeline.grading import FrameQuality, GradingRules, SessionGrade, grade_session, measure_frame
 from pipeline.headers import normalise_header
 from pipeline.photometry import NoiseModel, aperture_photometry, recenter
-
-FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fz")
 
 
 def fits_files(folder: str | Path, what: str = "frames") -> list[Path]:
@@ -45,7 +43,7 @@ def fits_files(folder: str | Path, what: str = "frames") -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise PipelineError(f"{folder}: not a folder of {what}")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(FITS_SUFFIXES))
+    files = sorted(p for p in folder.iterdir() if p.is_file() and is_fits_path(p))
     if not files:
         raise PipelineError(f"{folder}: no FITS files ({', '.join(FITS_SUFFIXES)}) among the {what}")
     return files

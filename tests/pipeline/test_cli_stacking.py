@@ -1,5 +1,6 @@
 """The register, stack, color, stretch and livestack commands, including bad input."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -201,3 +202,19 @@ def test_register_blank_reference_and_a_tiny_frame(lights, tmp_path, capsys):
     records = json.loads(capsys.readouterr().out)
     assert [r["accepted"] for r in records] == [False, True]
     assert records[0]["file"] == str(tiny) and records[0]["reason"]
+
+
+def test_every_fits_name_is_seen_by_grade_and_livestack(lights, tmp_path, capsys):
+    _, paths = lights
+    folder = tmp_path / "night"
+    names = ("A1.FIT", "a2.fits.fz", "a3.fts")
+    for name, path in zip(names, paths, strict=False):
+        write_frame(folder / name, fits.getdata(path), fits.Header({"EXPTIME": 60.0}))
+    (folder / "notes.txt").write_text("not a frame")
+    capsys.readouterr()
+    assert main(["livestack", str(folder), "--once", "--json", "-"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(Path(line["source"]).name for line in lines) == sorted(names)
+    assert main(["grade", str(folder), "--json", str(tmp_path / "g.json")]) == 0
+    record = json.loads((tmp_path / "g.json").read_text())
+    assert sorted(f["file"] for f in record["frames"]) == sorted(names)

@@ -177,3 +177,10 @@ def test_write_frame_to_an_unwritable_path_is_a_pipeline_error(tmp_path):
     blocker.write_text("a file, not a folder")
     with pytest.raises(PipelineError, match="cannot write"):
         write_frame(blocker / "x.fits", np.zeros((3, 3), np.float32))
+
+
+def test_is_fits_path_is_case_blind_and_knows_fz():
+    from pipeline.fitsio import is_fits_path
+
+    assert all(is_fits_path(n) for n in ("A1.FIT", "a2.fits.fz", "a3.fts", "b.Fits"))
+    assert not any(is_fits_path(n) for n in ("notes.txt", "a.png", "fits", "a.fits.gz"))
