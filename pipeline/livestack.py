@@ -27,6 +27,7 @@ from pipeline.errors import FrameReadError, PipelineError
 from pipeline.fitsio import is_fits_path, read_frame
 from pipeline.registration import ReferenceStars, RegistrationGates, prepare_reference, register_stars
 from pipeline.registration_stars import find_control_stars
+from pipeline.robust import MAD_TO_SIGMA, median_sigma
 from pipeline.stretch import render
 from pipeline.warp import warp_image
 
@@ -172,7 +173,7 @@ class LiveStacker:
     def _start(self, data: np.ndarray) -> None:
         finite = np.isfinite(data)
         sample = data[::4, ::4][finite[::4, ::4]]
-        noise = float(1.4826 * np.median(np.abs(sample - np.median(sample)))) if sample.size else 0.0
+        noise = median_sigma(sample)[1] if sample.size else 0.0
         self._acc = _Accumulator(np.where(finite, data, 0.0).astype(np.float64), np.zeros(data.shape),
                                  finite.astype(np.int32), noise)
         if self.pixel_rejection_sigma is not None:
@@ -206,7 +207,7 @@ class LiveStacker:
         acc.early = None
         with np.errstate(invalid="ignore"):
             median = np.nanmedian(stack, axis=0)
-            spread = 1.4826 * np.nanmedian(np.abs(stack - median), axis=0)
+            spread = MAD_TO_SIGMA * np.nanmedian(np.abs(stack - median), axis=0)
         np.maximum(spread, acc.noise, out=spread)
         keep = np.isfinite(stack) & ~(np.abs(stack - median) > self.pixel_rejection_sigma * spread)
         acc.count = keep.sum(axis=0).astype(np.int32)

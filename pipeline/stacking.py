@@ -23,6 +23,7 @@ from astropy.io import fits
 
 from pipeline.errors import FrameReadError, StackingError
 from pipeline.fitsio import STRUCTURAL_KEYWORDS, merged_header, select_image_hdu
+from pipeline.robust import median_sigma
 from pipeline.stacking_rejection import METHODS, combine_block
 
 # Matching both level and dispersion has one affine solution, so "multiplicative with
@@ -211,8 +212,7 @@ def frame_statistics(frames: FrameSet, options: StackOptions, fwhm: Sequence[flo
         sample = frames.sample(i)
         if sample.size == 0:
             raise StackingError(f"{frames.names[i]} has no finite pixels")
-        location = float(np.median(sample))
-        scale = float(1.4826 * np.median(np.abs(sample - location)))
+        location, scale = median_sigma(sample)
         stats.append(FrameStats(location, max(scale, 1e-12)))
     if not 0 <= options.reference < len(stats):
         raise StackingError(f"reference frame {options.reference} is outside 0..{len(stats) - 1}")
