@@ -312,19 +312,21 @@ def debayer_bilinear(mosaic: np.ndarray, pattern: str) -> np.ndarray:
     nearest same-colour neighbours; edges use only the neighbours that exist (normalised
     convolution), so a uniform field stays exactly uniform.
     """
-    mosaic = np.asarray(mosaic, dtype=np.float64)
+    mosaic = np.asarray(mosaic, dtype=np.float32)
     if mosaic.ndim != 2:
         raise PipelineError(f"a Bayer mosaic must be 2-D, got shape {mosaic.shape}")
     masks = bayer_masks(mosaic.shape, pattern)
-    planes = []
-    for colour in "RGB":
-        kernel = _KERNEL_G if colour == "G" else _KERNEL_RB
-        weight = masks[colour].astype(np.float64)
+    # float32 and one plane at a time: the output plus a few plane-sized temporaries, not
+    # a float64 copy of everything (a 6k x 4k mosaic would need ~1 GB more).
+    rgb = np.empty((3, *mosaic.shape), dtype=np.float32)
+    for plane, colour in zip(rgb, "RGB", strict=True):
+        kernel = (_KERNEL_G if colour == "G" else _KERNEL_RB).astype(np.float32)
+        weight = masks[colour].astype(np.float32)
         num = ndimage.convolve(mosaic * weight, kernel, mode="constant")
         den = ndimage.convolve(weight, kernel, mode="constant")
-        plane = np.where(masks[colour], mosaic, num / np.maximum(den, 1e-12))
-        planes.append(plane)
-    return np.stack(planes).astype(np.float32)
+        np.divide(num, np.maximum(den, np.float32(1e-12)), out=plane)
+        plane[masks[colour]] = mosaic[masks[colour]]
+    return rgb
 
 
 def debayer_superpixel(mosaic: np.ndarray, pattern: str) -> np.ndarray:

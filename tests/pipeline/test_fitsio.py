@@ -184,3 +184,17 @@ def test_is_fits_path_is_case_blind_and_knows_fz():
 
     assert all(is_fits_path(n) for n in ("A1.FIT", "a2.fits.fz", "a3.fts", "b.Fits"))
     assert not any(is_fits_path(n) for n in ("notes.txt", "a.png", "fits", "a.fits.gz"))
+
+
+def test_debayer_bilinear_works_in_float32():
+    import tracemalloc
+
+    mosaic = np.random.default_rng(2).uniform(0, 60000, (1000, 1000)).astype(np.uint16)
+    tracemalloc.start()
+    rgb = debayer_bilinear(mosaic, "RGGB")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert rgb.dtype == np.float32 and rgb.shape == (3, 1000, 1000)
+    assert rgb[0, 0, 0] == mosaic[0, 0] and rgb[2, 1, 1] == mosaic[1, 1]
+    # The float32 output (12 MB) and a few float32 planes; float64 planes took twice that.
+    assert peak < 3.5 * rgb.nbytes, peak / rgb.nbytes
