@@ -28,12 +28,12 @@ from tqdm import tqdm
 from pipeline.errors import PipelineError
 from pipeline.fitsio import Frame, read_frame, write_frame
 from pipeline.headers import FrameHeader, normalise_header
+from pipeline.robust import MAD_TO_SIGMA
 
 MasterKind = Literal["bias", "dark", "flat"]
 FrameSource = Frame | str | Path
 # Stacks bigger than this go to a memory-mapped temporary file instead of RAM.
 MEMORY_BUDGET_BYTES = 2 * 1024**3
-MAD_TO_SIGMA = 1.482602218505602
 # Header keywords a master copies from its first frame, so matching can read them back.
 IDENTITY_KEYS = (
     "INSTRUME", "CAMERA", "DETECTOR", "XBINNING", "YBINNING", "CCDSUM", "BINNING", "GAIN", "EGAIN",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pipeline.calibration import Master, MasterKind, read_master
 from pipeline.errors import PipelineError
+from pipeline.fitsio import is_fits_path
 from pipeline.headers import FrameHeader
 
 
@@ -181,7 +182,7 @@ def load_master_library(folder: str | Path) -> list[Master]:
     """Every master (IMAGETYP bias, dark or flat) among the FITS files in ``folder``."""
     masters = []
     for path in sorted(Path(folder).glob("*")):
-        if path.suffix.lower() not in (".fits", ".fit", ".fts", ".fz"):
+        if not is_fits_path(path):
             continue
         try:
             masters.append(read_master(path))

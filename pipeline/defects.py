@@ -12,16 +12,7 @@ import numpy as np
 from scipy import ndimage
 
 from pipeline.errors import PipelineError
-
-MAD_TO_SIGMA = 1.482602218505602
-
-
-def robust_sigma(values: np.ndarray) -> float:
-    """Standard deviation estimated from the median absolute deviation (finite values only)."""
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return float("nan")
-    return float(MAD_TO_SIGMA * np.median(np.abs(finite - np.median(finite))))
+from pipeline.robust import MAD_TO_SIGMA, robust_sigma  # noqa: F401 - the names defects always offered
 
 
 def hot_pixel_map(master_dark: np.ndarray, threshold_sigma: float = 5.0, min_excess: float = 0.0) -> np.ndarray:

@@ -170,6 +170,10 @@ def extract_sources(
       stars' PSF. ``half_light_radius`` (px).
     - ``snr``: flux / flux_err; ``npix``: pixels above threshold; ``flag``: bits above.
     """
+    if min_area < 1:
+        raise PipelineError(f"min_area must be at least 1 pixel, not {min_area}")
+    if max_sources is not None and max_sources < 1:
+        raise PipelineError(f"max_sources must be at least 1, not {max_sources}")
     data = as_sep_array(image)
     mask = _as_mask(mask, data.shape)
     finite = np.isfinite(data)

@@ -23,12 +23,16 @@ from scipy import ndimage
 from pipeline.errors import FrameReadError, PipelineError
 
 BAYER_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
-# Keywords that describe the layout of the primary HDU itself, never inherited by extensions.
-_STRUCTURAL = {
+# File name endings of FITS images, compared case-blind (cameras write A1.FIT); ".fz" covers
+# tile-compressed ".fits.fz".
+FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fz")
+# Keywords that describe the layout of an HDU itself: never inherited by an extension, never
+# copied from a frame's header into a product's.
+STRUCTURAL_KEYWORDS = frozenset({
     "SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEND", "XTENSION", "PCOUNT",
     "GCOUNT", "BZERO", "BSCALE", "BLANK", "CHECKSUM", "DATASUM", "EXTNAME", "EXTVER", "INHERIT",
     "COMMENT", "HISTORY", "",
-}
+})
 
 
 @dataclass
@@ -45,17 +49,23 @@ class Frame:
     bayer_pattern: str | None = None
 
 
+def is_fits_path(path: str | Path) -> bool:
+    """Whether a file name ends like a FITS image (:data:`FITS_SUFFIXES`, any case)."""
+    return Path(path).name.lower().endswith(FITS_SUFFIXES)
+
+
 def _image_hdus(hdul: fits.HDUList) -> list[int]:
     return [i for i, hdu in enumerate(hdul) if hdu.is_image and hdu.header.get("NAXIS", 0) >= 2]
 
 
-def _merged_header(hdul: fits.HDUList, index: int) -> fits.Header:
+def merged_header(hdul: fits.HDUList, index: int) -> fits.Header:
+    """The header of HDU ``index`` with the primary header's keywords it inherits (INHERIT)."""
     header = hdul[index].header.copy()
     if index == 0 or header.get("INHERIT", True) is False:
         return header
     # Observation keywords (DATE-OBS, EXPTIME, ...) often live only in the primary header.
     for card in hdul[0].header.cards:
-        if card.keyword not in _STRUCTURAL and card.keyword not in header:
+        if card.keyword not in STRUCTURAL_KEYWORDS and card.keyword not in header:
             header.append(card)
     return header
 
@@ -71,7 +81,14 @@ def _open(path: Path, memmap: bool) -> fits.HDUList:
         raise FrameReadError(f"{path}: not a readable FITS file ({exc})") from None
 
 
-def _select_hdu(hdul: fits.HDUList, hdu: int | str | None, path: Path) -> int:
+def select_image_hdu(hdul: fits.HDUList, hdu: int | str | None, path: Path) -> int:
+    """Index of HDU ``hdu`` (index or EXTNAME), or of the first with 2-D or 3-D image data.
+
+    Raises
+    ------
+    FrameReadError
+        There is no such HDU, or it (or every HDU) holds no image.
+    """
     images = _image_hdus(hdul)
     if hdu is None:
         if not images:
@@ -130,8 +147,8 @@ def _read_hdu(path: Path, hdu: int | str | None, memmap: bool) -> tuple[np.ndarr
         warnings.simplefilter("always", AstropyUserWarning)
         hdul = _open(path, memmap)
         try:
-            index = _select_hdu(hdul, hdu, path)
-            header = _merged_header(hdul, index)
+            index = select_image_hdu(hdul, hdu, path)
+            header = merged_header(hdul, index)
             data = np.asarray(hdul[index].data, dtype=np.float32)
         except (OSError, ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
             raise FrameReadError(f"{path}: the image data is unreadable or truncated ({exc})") from None
@@ -141,6 +158,27 @@ def _read_hdu(path: Path, hdu: int | str | None, memmap: bool) -> tuple[np.ndarr
     if truncated:
         raise FrameReadError(f"{path}: the file is truncated ({truncated[0].message})")
     return data, header
+
+
+def read_header(path: str | Path, hdu: int | str | None = None) -> fits.Header:
+    """The header of the image HDU :func:`read_frame` would read, without the pixels.
+
+    For a tile-compressed ``.fz`` or multi-extension file this is the image extension's
+    header with the primary's inherited keywords (FILTER, EXPTIME, ... often live there).
+
+    Raises
+    ------
+    FrameReadError
+        The file is missing, not FITS, or holds no image.
+    """
+    path = Path(path)
+    hdul = _open(path, memmap=True)
+    try:
+        return merged_header(hdul, select_image_hdu(hdul, hdu, path))
+    except (OSError, ValueError, TypeError, IndexError, KeyError) as exc:
+        raise FrameReadError(f"{path}: the header is unreadable ({exc})") from None
+    finally:
+        hdul.close()
 
 
 def read_mef(path: str | Path) -> list[Frame]:
@@ -161,7 +199,7 @@ def frame_shape(path: str | Path, hdu: int | str | None = None) -> tuple[int, ..
     path = Path(path)
     hdul = _open(path, memmap=True)
     try:
-        image_hdu = hdul[_select_hdu(hdul, hdu, path)]
+        image_hdu = hdul[select_image_hdu(hdul, hdu, path)]
         header = image_hdu.header
         naxis = header.get("ZNAXIS", header["NAXIS"])
         key = "ZNAXIS" if "ZNAXIS" in header else "NAXIS"
@@ -181,7 +219,7 @@ def iter_row_bands(
     path = Path(path)
     hdul = _open(path, memmap=True)
     try:
-        image_hdu = hdul[_select_hdu(hdul, hdu, path)]
+        image_hdu = hdul[select_image_hdu(hdul, hdu, path)]
         ny = image_hdu.shape[-2]
         if len(image_hdu.shape) != 2:
             raise FrameReadError(f"{path}: band reading needs a 2-D image, got shape {image_hdu.shape}")
@@ -210,7 +248,6 @@ def write_frame(
     unsigned 16-bit gets the standard BZERO = 32768.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     array = np.asarray(data)
     dtype = np.dtype(dtype)
     if dtype.kind in "iu":
@@ -222,10 +259,15 @@ def write_frame(
         header.remove(key, ignore_missing=True, remove_all=True)
     if path.suffix == ".fz":
         compression = "RICE_1" if dtype.kind in "iu" else "GZIP_2"
-        hdu = fits.CompImageHDU(array, header=header, compression_type=compression, quantize_level=0.0)
-        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=overwrite)
+        hdul = fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(array, header=header, compression_type=compression,
+                                                                   quantize_level=0.0)])
     else:
-        fits.PrimaryHDU(array, header=header).writeto(path, overwrite=overwrite)
+        hdul = fits.HDUList([fits.PrimaryHDU(array, header=header)])
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        hdul.writeto(path, overwrite=overwrite)
+    except OSError as exc:
+        raise PipelineError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
 
@@ -270,19 +312,21 @@ def debayer_bilinear(mosaic: np.ndarray, pattern: str) -> np.ndarray:
     nearest same-colour neighbours; edges use only the neighbours that exist (normalised
     convolution), so a uniform field stays exactly uniform.
     """
-    mosaic = np.asarray(mosaic, dtype=np.float64)
+    mosaic = np.asarray(mosaic, dtype=np.float32)
     if mosaic.ndim != 2:
         raise PipelineError(f"a Bayer mosaic must be 2-D, got shape {mosaic.shape}")
     masks = bayer_masks(mosaic.shape, pattern)
-    planes = []
-    for colour in "RGB":
-        kernel = _KERNEL_G if colour == "G" else _KERNEL_RB
-        weight = masks[colour].astype(np.float64)
+    # float32 and one plane at a time: the output plus a few plane-sized temporaries, not
+    # a float64 copy of everything (a 6k x 4k mosaic would need ~1 GB more).
+    rgb = np.empty((3, *mosaic.shape), dtype=np.float32)
+    for plane, colour in zip(rgb, "RGB", strict=True):
+        kernel = (_KERNEL_G if colour == "G" else _KERNEL_RB).astype(np.float32)
+        weight = masks[colour].astype(np.float32)
         num = ndimage.convolve(mosaic * weight, kernel, mode="constant")
         den = ndimage.convolve(weight, kernel, mode="constant")
-        plane = np.where(masks[colour], mosaic, num / np.maximum(den, 1e-12))
-        planes.append(plane)
-    return np.stack(planes).astype(np.float32)
+        np.divide(num, np.maximum(den, np.float32(1e-12)), out=plane)
+        plane[masks[colour]] = mosaic[masks[colour]]
+    return rgb
 
 
 def debayer_superpixel(mosaic: np.ndarray, pattern: str) -> np.ndarray:

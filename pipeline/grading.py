@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from pipeline.defects import MAD_TO_SIGMA
 from pipeline.errors import PipelineError
 from pipeline.extract import (
     FLAG_SATURATED,
@@ -29,6 +28,7 @@ from pipeline.extract import (
     estimate_background,
     extract_sources,
 )
+from pipeline.robust import median_sigma
 
 # Sources used for shape measures: well above the noise and cleanly measured.
 SHAPE_MIN_SNR = 20.0
@@ -164,12 +164,7 @@ def measure_frame(
     )
 
 
-def _robust(values: np.ndarray) -> tuple[float, float]:
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return float("nan"), float("nan")
-    median = float(np.median(finite))
-    return median, float(MAD_TO_SIGMA * np.median(np.abs(finite - median)))
+_robust = median_sigma
 
 
 def grade_session(qualities: Sequence[FrameQuality], rules: GradingRules = GradingRules()) -> SessionGrade:

@@ -24,9 +24,10 @@ import numpy as np
 from astropy.io import fits
 
 from pipeline.errors import FrameReadError, PipelineError
-from pipeline.fitsio import read_frame
+from pipeline.fitsio import is_fits_path, read_frame
 from pipeline.registration import ReferenceStars, RegistrationGates, prepare_reference, register_stars
 from pipeline.registration_stars import find_control_stars
+from pipeline.robust import MAD_TO_SIGMA, median_sigma
 from pipeline.stretch import render
 from pipeline.warp import warp_image
 
@@ -172,7 +173,7 @@ class LiveStacker:
     def _start(self, data: np.ndarray) -> None:
         finite = np.isfinite(data)
         sample = data[::4, ::4][finite[::4, ::4]]
-        noise = float(1.4826 * np.median(np.abs(sample - np.median(sample)))) if sample.size else 0.0
+        noise = median_sigma(sample)[1] if sample.size else 0.0
         self._acc = _Accumulator(np.where(finite, data, 0.0).astype(np.float64), np.zeros(data.shape),
                                  finite.astype(np.int32), noise)
         if self.pixel_rejection_sigma is not None:
@@ -206,7 +207,7 @@ class LiveStacker:
         acc.early = None
         with np.errstate(invalid="ignore"):
             median = np.nanmedian(stack, axis=0)
-            spread = 1.4826 * np.nanmedian(np.abs(stack - median), axis=0)
+            spread = MAD_TO_SIGMA * np.nanmedian(np.abs(stack - median), axis=0)
         np.maximum(spread, acc.noise, out=spread)
         keep = np.isfinite(stack) & ~(np.abs(stack - median) > self.pixel_rejection_sigma * spread)
         acc.count = keep.sum(axis=0).astype(np.int32)
@@ -244,20 +245,25 @@ class LiveStacker:
         header["STACKMTH"] = ("live mean", "running mean with pixel rejection")
         header["LSREJSIG"] = (str(self.pixel_rejection_sigma), "pixel rejection (sigma)")
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fits.HDUList([fits.PrimaryHDU(self.image, header=header),
-                      fits.ImageHDU(self._acc.count.astype(np.int32), name="COUNT")]).writeto(path, overwrite=overwrite)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fits.HDUList([fits.PrimaryHDU(self.image, header=header),
+                          fits.ImageHDU(self._acc.count.astype(np.int32), name="COUNT")]).writeto(path, overwrite=overwrite)
+        except OSError as exc:
+            raise PipelineError(f"cannot write {path}: {exc.strerror or exc}") from None
         return path
 
 
-def watch_folder(directory: str | Path, stacker: LiveStacker, patterns: tuple[str, ...] = ("*.fits", "*.fit", "*.fts"),
+def watch_folder(directory: str | Path, stacker: LiveStacker, patterns: tuple[str, ...] = ("*",),
                  poll_seconds: float = 1.0, idle_timeout: float | None = None,
                  once: bool = False) -> Iterator[LiveFrameReport]:
     """Feed new FITS files in ``directory`` to ``stacker`` as they appear, oldest first.
 
     A file is taken once its size has stopped changing between two polls (a camera may
     still be writing it). ``once`` processes what is there and returns; otherwise the
-    watch ends after ``idle_timeout`` seconds without a new file (None: never).
+    watch ends after ``idle_timeout`` seconds without a new file (None: never). ``patterns``
+    are globs under ``directory`` (``"**/*"`` to recurse); of what they match, only FITS
+    files (:func:`pipeline.fitsio.is_fits_path`, any case, ``.fz`` too) are taken.
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -266,7 +272,8 @@ def watch_folder(directory: str | Path, stacker: LiveStacker, patterns: tuple[st
     sizes: dict[Path, int] = {}
     last_new = time.monotonic()
     while True:
-        found = sorted({p for pattern in patterns for p in directory.glob(pattern)} - seen,
+        found = sorted({p for pattern in patterns for p in directory.glob(pattern)
+                        if is_fits_path(p) and p.is_file()} - seen,
                        key=lambda p: (p.stat().st_mtime, p.name))
         ready = []
         for path in found:

@@ -22,6 +22,8 @@ import numpy as np
 from astropy.io import fits
 
 from pipeline.errors import FrameReadError, StackingError
+from pipeline.fitsio import STRUCTURAL_KEYWORDS, merged_header, select_image_hdu
+from pipeline.robust import median_sigma
 from pipeline.stacking_rejection import METHODS, combine_block
 
 # Matching both level and dispersion has one affine solution, so "multiplicative with
@@ -33,8 +35,6 @@ _WORK_FACTOR = 7          # bytes of scratch per stacked value while a chunk is 
 _OUTPUT_BYTES = 10        # master float32 + three int16 maps, per pixel
 _SAMPLE_PIXELS = 16_384
 _MAX_BAND_BYTES = 512 << 20  # a bigger band buys nothing and walks memory further per chunk
-_STRUCTURAL = ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEND", "BZERO", "BSCALE",
-               "PCOUNT", "GCOUNT", "XTENSION", "EXTNAME")
 
 
 def parse_memory(text: str | int) -> int:
@@ -121,11 +121,11 @@ class FrameSet:
         shapes = set()
         for i, source in enumerate(sources):
             if isinstance(source, (str, Path)):
-                hdu = self._open(Path(source))
+                hdu, header = self._open(Path(source))
                 self._arrays.append(None)
                 self._hdus.append(hdu)
                 self.names.append(Path(source).name)
-                self.headers.append(hdu.header.copy())
+                self.headers.append(header)
                 shape = tuple(hdu.shape)
             else:
                 array = np.asarray(source)
@@ -144,7 +144,8 @@ class FrameSet:
             raise StackingError(f"frames differ in size {sorted(shapes)}: register them onto one grid first")
         self.shape = shapes.pop()
 
-    def _open(self, path: Path):
+    def _open(self, path: Path) -> tuple[fits.ImageHDU, fits.Header]:
+        """The image HDU read_frame would read, and its merged (inherited) header."""
         if not path.is_file():
             self.close()
             raise FrameReadError(f"{path}: no such file")
@@ -156,11 +157,12 @@ class FrameSet:
             self.close()
             raise FrameReadError(f"{path}: not a readable FITS image ({exc})") from None
         self._files.append(hdul)
-        for hdu in hdul:
-            if hdu.is_image and hdu.shape and len(hdu.shape) >= 2:
-                return hdu
-        self.close()
-        raise FrameReadError(f"{path}: no image data in any HDU")
+        try:
+            index = select_image_hdu(hdul, None, path)
+        except FrameReadError:
+            self.close()
+            raise
+        return hdul[index], merged_header(hdul, index)
 
     def __len__(self) -> int:
         return len(self._arrays)
@@ -210,8 +212,7 @@ def frame_statistics(frames: FrameSet, options: StackOptions, fwhm: Sequence[flo
         sample = frames.sample(i)
         if sample.size == 0:
             raise StackingError(f"{frames.names[i]} has no finite pixels")
-        location = float(np.median(sample))
-        scale = float(1.4826 * np.median(np.abs(sample - location)))
+        location, scale = median_sigma(sample)
         stats.append(FrameStats(location, max(scale, 1e-12)))
     if not 0 <= options.reference < len(stats):
         raise StackingError(f"reference frame {options.reference} is outside 0..{len(stats) - 1}")
@@ -274,7 +275,7 @@ def plan_bands(n_frames: int, shape: tuple[int, int], memory: int, threads: int)
 def _header(frames: FrameSet, options: StackOptions, stats: list[FrameStats], result: StackResult) -> fits.Header:
     header = fits.Header()
     for card in frames.headers[options.reference].cards:
-        if card.keyword not in _STRUCTURAL and card.keyword not in ("COMMENT", "HISTORY", ""):
+        if card.keyword not in STRUCTURAL_KEYWORDS:
             header[card.keyword] = (card.value, card.comment)
     exposures = [h.get("EXPTIME") for h in frames.headers]
     if all(isinstance(e, (int, float)) for e in exposures):
@@ -326,6 +327,9 @@ def stack_frames(
     StackResult
     """
     options = options or StackOptions()
+    if not (np.isfinite(options.low) and np.isfinite(options.high)) or min(options.low, options.high) < 0:
+        raise StackingError(f"rejection limits must be finite and not negative, not low={options.low} "
+                            f"high={options.high}")
     if options.method not in METHODS:
         raise StackingError(f"unknown stacking method {options.method!r}; choose one of {', '.join(METHODS)}")
     threads = threads or min(2, os.cpu_count() or 1)
@@ -376,7 +380,6 @@ def stack_frames(
 def write_master(path: str | Path, result: StackResult, overwrite: bool = False) -> Path:
     """Write the master (primary HDU) and its COUNT, REJLOW and REJHIGH maps as extensions."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     hdus = fits.HDUList([
         fits.PrimaryHDU(result.image.astype(np.float32), header=result.header),
         fits.ImageHDU(result.count, name="COUNT"),
@@ -384,7 +387,8 @@ def write_master(path: str | Path, result: StackResult, overwrite: bool = False)
         fits.ImageHDU(result.rejected_high, name="REJHIGH"),
     ])
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         hdus.writeto(path, overwrite=overwrite)
     except OSError as exc:
-        raise StackingError(f"cannot write {path}: {exc}") from None
+        raise StackingError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path

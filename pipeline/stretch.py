@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import PipelineError
+from pipeline.robust import median_sigma
 
 FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff"}
 
@@ -63,8 +64,7 @@ def auto_stretch(image: np.ndarray, target_background: float = 0.25, shadows_cli
     unlinked stretches each plane on its own statistics (neutralises a colour cast).
     """
     planes = _normalised(_planes(image))
-    medians = np.array([np.median(_sample(p)) for p in planes])
-    madn = np.array([1.4826 * np.median(np.abs(_sample(p) - m)) for p, m in zip(planes, medians, strict=True)])
+    medians, madn = (np.array(v) for v in zip(*(median_sigma(_sample(p)) for p in planes), strict=True))
     if linked:
         medians = np.full_like(medians, medians.mean())
         madn = np.full_like(madn, madn.mean())
@@ -88,8 +88,8 @@ def asinh_stretch(image: np.ndarray, black: float | None = None, white: float | 
     planes = _planes(image)
     sample = _sample(np.nan_to_num(planes[0], nan=np.nanmedian(planes[0])))
     if black is None:
-        med = float(np.median(sample))
-        black = med - 2.8 * 1.4826 * float(np.median(np.abs(sample - med)))
+        med, madn = median_sigma(sample)
+        black = med - 2.8 * madn
     if white is None:
         white = float(np.percentile(np.concatenate([_sample(np.nan_to_num(p)) for p in planes]), 99.98))
     span = white - black if white > black else 1.0
@@ -170,17 +170,20 @@ def save_display(path: str | Path, display: np.ndarray, bits: int = 8, flip: boo
     if kind == "jpeg" and bits != 8:
         raise PipelineError("JPEG holds 8 bits per channel; use PNG or TIFF for 16")
     pixels = _display_pixels(display, bits, flip)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "png":
-        path.write_bytes(_png_bytes(pixels))
-    elif kind == "jpeg":
-        from PIL import Image
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "png":
+            path.write_bytes(_png_bytes(pixels))
+        elif kind == "jpeg":
+            from PIL import Image
 
-        Image.fromarray(pixels).save(path, quality=quality)
-    else:
-        import tifffile
+            Image.fromarray(pixels).save(path, quality=quality)
+        else:
+            import tifffile
 
-        tifffile.imwrite(path, pixels, photometric="rgb" if pixels.ndim == 3 else "minisblack")
+            tifffile.imwrite(path, pixels, photometric="rgb" if pixels.ndim == 3 else "minisblack")
+    except OSError as exc:
+        raise PipelineError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
 

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.synthetic import STAR_DTYPE, expose, random_stars, render_stars, transform_points
+from pipeline.synthetic import (
+    STAR_DTYPE,
+    expose,
+    random_stars,
+    render_stars,
+    satellite_streak,
+    transform_points,
+)
 
 
 @dataclass(frozen=True)
@@ -131,7 +138,12 @@ def inject_hot_pixels(image: np.ndarray, positions: np.ndarray, level_adu: float
 
 def inject_cosmic_rays(image: np.ndarray, count: int, rng: np.random.Generator,
                        amplitude: tuple[float, float] = (3e3, 3e4)) -> np.ndarray:
-    """Add ``count`` cosmic-ray hits (single pixels and short tracks) in place; return their mask."""
+    """Add ``count`` cosmic-ray hits (single pixels and short tracks) in place; return their mask.
+
+    Unlike :func:`pipeline.synthetic.add_cosmic_rays` (tracks of one energy, in e-, on a
+    detector model), each pixel of a track gets its own amplitude; the seeded sequences the
+    stacking tests are calibrated on depend on this draw order.
+    """
     ny, nx = image.shape
     mask = np.zeros(image.shape, dtype=bool)
     for _ in range(count):
@@ -149,17 +161,20 @@ def inject_trail(image: np.ndarray, rng: np.random.Generator, amplitude_adu: flo
                  width_px: float = 1.5) -> np.ndarray:
     """Add a straight satellite trail across the frame in place; return the mask of its core.
 
-    The trail has a Gaussian cross-section of FWHM ``width_px`` and peak ``amplitude_adu``; the
-    mask covers pixels within 2 FWHM of its axis.
+    The trail (:func:`pipeline.synthetic.satellite_streak`) passes through a random point
+    of the central part of the frame at a random angle, with a Gaussian cross-section of FWHM
+    ``width_px`` and peak ``amplitude_adu``; the mask covers pixels within 2 FWHM of its axis.
     """
     ny, nx = image.shape
     angle = rng.uniform(0, np.pi)
     x0, y0 = rng.uniform(0.3 * nx, 0.7 * nx), rng.uniform(0.3 * ny, 0.7 * ny)
-    yy, xx = np.mgrid[0:ny, 0:nx]
-    distance = np.abs((xx - x0) * np.sin(angle) - (yy - y0) * np.cos(angle))
+    reach = float(np.hypot(nx, ny))  # past both edges: the trail crosses the whole frame
+    dx, dy = reach * np.cos(angle), reach * np.sin(angle)
+    trail = satellite_streak(image.shape, (x0 - dx, y0 - dy), (x0 + dx, y0 + dy),
+                             electrons_per_px=amplitude_adu, width_fwhm=width_px)
+    image += trail.astype(image.dtype)
     sigma = width_px / 2.3548
-    image += (amplitude_adu * np.exp(-0.5 * (distance / sigma) ** 2)).astype(image.dtype)
-    return distance < 2.0 * width_px
+    return trail > amplitude_adu * np.exp(-0.5 * (2.0 * width_px / sigma) ** 2)
 
 
 def make_sequence(

@@ -32,12 +32,10 @@ from pipeline.defects import clean_cosmic_rays, clean_pixels, hot_pixel_map
 from pipeline.differential import Comparison, PhotometryResult, differential_magnitude, header_airmass
 from pipeline.errors import NoStarsError, PipelineError
 from pipeline.extract import extract_sources
-from pipeline.fitsio import Frame, debayer_bilinear, read_frame, write_frame
+from pipeline.fitsio import FITS_SUFFIXES, Frame, debayer_bilinear, is_fits_path, read_frame, write_frame
 from pipeline.grading import FrameQuality, GradingRules, SessionGrade, grade_session, measure_frame
 from pipeline.headers import normalise_header
 from pipeline.photometry import NoiseModel, aperture_photometry, recenter
-
-FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fz")
 
 
 def fits_files(folder: str | Path, what: str = "frames") -> list[Path]:
@@ -45,7 +43,7 @@ def fits_files(folder: str | Path, what: str = "frames") -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise PipelineError(f"{folder}: not a folder of {what}")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(FITS_SUFFIXES))
+    files = sorted(p for p in folder.iterdir() if p.is_file() and is_fits_path(p))
     if not files:
         raise PipelineError(f"{folder}: no FITS files ({', '.join(FITS_SUFFIXES)}) among the {what}")
     return files
@@ -294,6 +292,21 @@ def measure_target(
     return result
 
 
+def _mag_err(value, path, row: int) -> float:
+    """A comparison star's catalogue magnitude error; blank or non-finite counts as unknown (0)."""
+    if np.ma.is_masked(value) or str(value).strip() == "":
+        return 0.0
+    try:
+        error = float(value)
+    except (TypeError, ValueError):
+        raise PipelineError(f"{path}: row {row} has mag_err {str(value)!r}, not a number") from None
+    if not math.isfinite(error):
+        return 0.0
+    if error < 0:
+        raise PipelineError(f"{path}: row {row} has a negative mag_err ({error})")
+    return error
+
+
 def _comparison_table(path) -> tuple[np.ndarray, list, list, list]:
     from astropy.table import Table
 
@@ -304,8 +317,8 @@ def _comparison_table(path) -> tuple[np.ndarray, list, list, list]:
     if len(table) != n:
         raise PipelineError(f"{path}: some comparison rows lack a finite RA or Dec")
     names = [str(v) for v in raw[columns["name"]]] if "name" in columns else [f"C{i + 1}" for i in range(n)]
-    errors = [float(v) if math.isfinite(float(v)) else 0.0 for v in raw[columns["mag_err"]]] if "mag_err" in columns \
-        else [0.0] * n
+    errors = [_mag_err(v, path, row) for row, v in enumerate(raw[columns["mag_err"]], start=1)] \
+        if "mag_err" in columns else [0.0] * n
     is_check = [str(v).strip().lower() in ("1", "true", "yes", "y", "t") for v in raw[columns["check"]]] \
         if "check" in columns else [False] * n
     return table, names, errors, is_check

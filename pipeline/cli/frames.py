@@ -8,53 +8,20 @@ solved exits 1.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
+from pipeline.cli.arguments import positive_float, positive_int
+from pipeline.cli.output import jsonable, write_json
 from pipeline.errors import PipelineError
-
-
-def _write_json(target: str, record: dict) -> None:
-    text = json.dumps(record, indent=2, default=_jsonable)
-    if target == "-":
-        print(text)
-        return
-    try:
-        path = Path(target)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n")
-    except (OSError, ValueError) as exc:
-        raise PipelineError(f"cannot write {target}: {getattr(exc, 'strerror', None) or exc}") from None
-
-
-def _jsonable(value):
-    if isinstance(value, np.integer | np.bool_):
-        return value.item()
-    if isinstance(value, np.floating):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _note(message: str) -> None:
     print(message, file=sys.stderr)
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
 
 
 def _coordinate(kind: str):
@@ -86,7 +53,7 @@ def _grade(args: argparse.Namespace) -> int:
                             + "; ".join(f"{f['file']}: {f['error']}" for f in failures[:3]))
     record = session.as_dict()
     record["errors"] = failures
-    _write_json(args.json, record)
+    write_json(args.json, record)
     accepted = sum(1 for f in session.frames if f.accepted)
     _note(f"{accepted} of {len(session.frames)} frames accepted; best: {record['best']}")
     for frame in session.frames:
@@ -110,7 +77,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         remove_hot_pixels=args.hot_pixels, remove_cosmic_rays=args.cosmic_rays, gain=args.gain,
         read_noise=args.read_noise, progress=True,
     )
-    _write_json(args.json or str(Path(args.out) / "calibration.json"), report)
+    write_json(args.json or str(Path(args.out) / "calibration.json"), report)
     _note(f"{len(report['lights'])} lights calibrated into {args.out} with {len(report['masters'])} masters")
     for light in report["lights"]:
         for kind, choice in light["choices"].items():
@@ -137,7 +104,7 @@ def _extract(args: argparse.Namespace) -> int:
     sources = extract_sources(image, threshold_sigma=args.threshold, min_area=args.min_area, background=background,
                               max_sources=args.max_sources, aperture_radius=args.aperture, gain=args.gain,
                               saturation=args.saturation)
-    rows = [{name: _jsonable(row[name]) for name in SOURCE_COLUMNS} for row in sources]
+    rows = [{name: jsonable(row[name]) for name in SOURCE_COLUMNS} for row in sources]
     wcs = celestial_wcs(frame)
     if wcs is not None and len(sources):
         ra, dec = wcs.all_pix2world(sources["x"], sources["y"], 0)
@@ -146,7 +113,7 @@ def _extract(args: argparse.Namespace) -> int:
     record = {"file": str(args.file), "shape": list(image.shape), "background": background.global_level,
               "noise": background.global_rms, "count": len(rows), "columns": list(SOURCE_COLUMNS),
               "coordinates": "0-based pixel centres, x = column, y = row", "sources": rows}
-    _write_json(args.json, record)
+    write_json(args.json, record)
     _note(f"{len(rows)} sources in {args.file}")
     return 0
 
@@ -164,7 +131,7 @@ def _photometry(args: argparse.Namespace) -> int:
                             annulus_px=tuple(args.annulus) if args.annulus else None, method=args.method)
     record = result.as_dict()
     record["file"] = str(args.file)
-    _write_json(args.json, record)
+    write_json(args.json, record)
     _note(f"{args.file}: {result.magnitude:.3f} +- {result.magnitude_error:.3f} ({result.method}, "
           f"{sum(s['used'] for s in result.comparison_stars)} comparison stars)")
     return 0
@@ -191,7 +158,7 @@ def _solve(args: argparse.Namespace) -> int:
     if result.solved and not args.no_write:
         _write_wcs(Path(args.file), result)
         record["wcs_written"] = True
-    _write_json(args.json, record)
+    write_json(args.json, record)
     if not result.solved:
         _note(f"{args.file}: not solved ({result.message}) after {result.seconds:.1f} s")
         return 1
@@ -225,9 +192,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     grade = subparsers.add_parser("grade", help="grade a folder of frames: accept/reject with reasons, best frame")
     grade.add_argument("folder", type=Path)
     grade.add_argument("--json", required=True, help="output file ('-' for standard output)")
-    grade.add_argument("--threshold", type=_positive, default=5.0, help="detection threshold (sigma)")
-    grade.add_argument("--max-fwhm", type=_positive, help="reject frames with a larger FWHM (px)")
-    grade.add_argument("--max-eccentricity", type=_positive, help="reject frames with more elongated stars")
+    grade.add_argument("--threshold", type=positive_float, default=5.0, help="detection threshold (sigma)")
+    grade.add_argument("--max-fwhm", type=positive_float, help="reject frames with a larger FWHM (px)")
+    grade.add_argument("--max-eccentricity", type=positive_float, help="reject frames with more elongated stars")
     grade.add_argument("--catalog", type=Path, help="reference stars (CSV/FITS: ra, dec, mag) for solved frames")
     grade.add_argument("--catalog-mag-limit", type=float, default=12.0, help="faintest catalogue star expected")
     grade.set_defaults(func=_grade)
@@ -240,23 +207,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cal.add_argument("--masters", type=Path, help="a folder of existing masters to choose from too")
     cal.add_argument("--out", type=Path, required=True)
     cal.add_argument("--json", help="report file (default OUT/calibration.json)")
-    cal.add_argument("--temperature-tolerance", type=_positive, default=2.0, help="degrees Celsius")
+    cal.add_argument("--temperature-tolerance", type=positive_float, default=2.0, help="degrees Celsius")
     cal.add_argument("--no-dark-scaling", action="store_true", help="only darks of the light's exposure")
     cal.add_argument("--hot-pixels", action="store_true", help="repair hot pixels found in the master dark")
     cal.add_argument("--cosmic-rays", action="store_true", help="find and repair cosmic rays (L.A.Cosmic)")
-    cal.add_argument("--gain", type=_positive, help="e-/ADU, when the header has no EGAIN")
-    cal.add_argument("--read-noise", type=_positive, help="e-, when the header has no RDNOISE")
+    cal.add_argument("--gain", type=positive_float, help="e-/ADU, when the header has no EGAIN")
+    cal.add_argument("--read-noise", type=positive_float, help="e-, when the header has no RDNOISE")
     cal.set_defaults(func=_calibrate)
 
     ext = subparsers.add_parser("extract", help="detect and measure the sources of one frame")
     ext.add_argument("file", type=Path)
     ext.add_argument("--json", required=True)
-    ext.add_argument("--threshold", type=_positive, default=5.0)
-    ext.add_argument("--min-area", type=int, default=5)
-    ext.add_argument("--max-sources", type=int)
-    ext.add_argument("--aperture", type=_positive, help="aperture radius (px); default 1.5 x FWHM")
-    ext.add_argument("--gain", type=_positive, help="e-/ADU, adds the Poisson term to the flux errors")
-    ext.add_argument("--saturation", type=_positive, help="ADU level of saturation")
+    ext.add_argument("--threshold", type=positive_float, default=5.0)
+    ext.add_argument("--min-area", type=positive_int, default=5)
+    ext.add_argument("--max-sources", type=positive_int)
+    ext.add_argument("--aperture", type=positive_float, help="aperture radius (px); default 1.5 x FWHM")
+    ext.add_argument("--gain", type=positive_float, help="e-/ADU, adds the Poisson term to the flux errors")
+    ext.add_argument("--saturation", type=positive_float, help="ADU level of saturation")
     ext.set_defaults(func=_extract)
 
     phot = subparsers.add_parser("photometry", help="differential photometry of a target on a solved frame")
@@ -267,10 +234,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="CSV/FITS with ra, dec, mag [, mag_err, name, check]")
     phot.add_argument("--json", required=True)
     phot.add_argument("--method", choices=("ensemble", "single"), default="ensemble")
-    phot.add_argument("--gain", type=_positive, help="e-/ADU (default: EGAIN from the header)")
+    phot.add_argument("--gain", type=positive_float, help="e-/ADU (default: EGAIN from the header)")
     phot.add_argument("--read-noise", type=float, help="e- (default: RDNOISE from the header, else 0)")
-    phot.add_argument("--aperture", type=_positive, help="radius (px); default 2 x FWHM")
-    phot.add_argument("--annulus", nargs=2, type=_positive, metavar=("INNER", "OUTER"), help="sky annulus (px)")
+    phot.add_argument("--aperture", type=positive_float, help="radius (px); default 2 x FWHM")
+    phot.add_argument("--annulus", nargs=2, type=positive_float, metavar=("INNER", "OUTER"), help="sky annulus (px)")
     phot.set_defaults(func=_photometry_args)
 
     solve = subparsers.add_parser("solve", help="plate-solve a frame and write the WCS into its header")
@@ -278,11 +245,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     solve.add_argument("--json", required=True)
     solve.add_argument("--ra", type=_coordinate("ra"), help="pointing hint (degrees or hh:mm:ss)")
     solve.add_argument("--dec", type=_coordinate("dec"), help="pointing hint (degrees or dd:mm:ss)")
-    solve.add_argument("--radius", type=_positive, help="search radius around the hint (degrees, default 2)")
-    solve.add_argument("--scale", type=_positive, help="pixel scale hint (arcsec/px)")
-    solve.add_argument("--cpu-limit", type=_positive, default=30.0, help="solver CPU seconds (default 30)")
-    solve.add_argument("--timeout", type=_positive, help="wall-clock seconds (default 2 x CPU limit + 10)")
-    solve.add_argument("--tweak-order", type=int, default=1, help="SIP order (1 linear; 2-3 for wide lenses)")
+    solve.add_argument("--radius", type=positive_float, help="search radius around the hint (degrees, default 2)")
+    solve.add_argument("--scale", type=positive_float, help="pixel scale hint (arcsec/px)")
+    solve.add_argument("--cpu-limit", type=positive_float, default=30.0, help="solver CPU seconds (default 30)")
+    solve.add_argument("--timeout", type=positive_float, help="wall-clock seconds (default 2 x CPU limit + 10)")
+    solve.add_argument("--tweak-order", type=positive_int, default=1, help="SIP order (1 linear; 2-3 for wide lenses)")
     solve.add_argument("--solver", default="astrometry.net", choices=("astrometry.net", "astap"))
     solve.add_argument("--no-write", action="store_true", help="leave the FITS file unchanged")
     solve.set_defaults(func=_solve)

@@ -15,25 +15,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from pipeline.cli.arguments import non_negative_float, positive_int
+from pipeline.cli.output import check_writable, jsonable, open_stream, write_json
 from pipeline.errors import PipelineError
-from pipeline.fitsio import read_frame, write_frame
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
-    return value
-
-
-def _write_json(target: str | None, payload) -> None:
-    if not target:
-        return
-    text = json.dumps(payload, indent=2, default=float)
-    if target == "-":
-        print(text)
-    else:
-        Path(target).write_text(text + "\n")
+from pipeline.fitsio import read_frame, read_header, write_frame
 
 
 def _mono(path: Path) -> tuple[np.ndarray, object]:
@@ -54,8 +39,13 @@ def run_register(args: argparse.Namespace) -> int:
         max_rotation_deg=args.max_rotation, allow_flip=not args.no_flip,
     )
     reference = prepare_reference(ref_data)
+    need = max(3, args.min_inliers)
+    if len(reference.stars) < need:
+        # Every frame would be refused for the same reason: say it once.
+        raise PipelineError(f"{args.reference}: only {len(reference.stars)} stars found in the reference "
+                            f"(need {need}); choose a frame with clear sky and good focus")
     out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_writable(out_dir / f"{args.prefix}.probe", args.json)
     records, unreadable = [], 0
     for name in tqdm(args.files, desc="register", unit="frame", file=sys.stderr, disable=args.quiet):
         path = Path(name)
@@ -66,7 +56,13 @@ def run_register(args: argparse.Namespace) -> int:
             unreadable += 1
             records.append({**record, "accepted": False, "reason": str(exc)})
             continue
-        result = register_image(reference, data, kind=args.kind, order=args.order, gates=gates)
+        try:
+            result = register_image(reference, data, kind=args.kind, order=args.order, gates=gates)
+        except PipelineError as exc:
+            # One frame the registration cannot handle (too small, no usable pixels) is that
+            # frame's refusal, not the end of the batch.
+            records.append({**record, "accepted": False, "reason": str(exc)})
+            continue
         q = result.quality
         record.update(accepted=result.accepted, reason=result.reason, dx=q.dx, dy=q.dy,
                       rotation_deg=q.rotation_deg, scale=q.scale, inliers=q.inliers, rms_px=q.rms_px,
@@ -91,7 +87,7 @@ def run_register(args: argparse.Namespace) -> int:
     accepted = sum(r["accepted"] for r in records)
     print(f"registered {accepted} of {len(records)} frames on {args.reference}; "
           f"{len(records) - accepted} refused", file=sys.stderr)
-    _write_json(args.json, records)
+    write_json(args.json, records)
     return 1 if unreadable else 0
 
 
@@ -108,28 +104,24 @@ def _clean(record: dict) -> dict:
 
 # -- stack ------------------------------------------------------------------------------------
 def run_stack(args: argparse.Namespace) -> int:
-    from astropy.io import fits
-
     from pipeline.stacking import StackOptions, parse_memory, stack_frames, write_master
 
     groups: dict[str, list[Path]] = defaultdict(list)
+    rows: dict[Path, int] = {}
     for name in args.files:
         path = Path(name)
-        if not path.is_file():
-            raise PipelineError(f"{path}: no such file")
-        try:
-            header = fits.getheader(path)
-        except (OSError, ValueError) as exc:
-            raise PipelineError(f"{path}: not a readable FITS image ({exc})") from None
+        # The image HDU's header: a .fz frame keeps FILTER in its compressed extension.
+        header = read_header(path)
         groups[str(header.get("FILTER", "")).strip()].append(path)
+        rows[path] = int(header.get("NAXIS2", 0))
     options = StackOptions(method=args.method, low=args.low, high=args.high, normalization=args.normalization,
                            weights=args.weights, memory=parse_memory(args.memory))
     out = Path(args.out)
+    check_writable(out, args.json)
     summary = []
     for filter_name, paths in sorted(groups.items()):
         target = out if len(groups) == 1 else out.with_name(f"{out.stem}_{filter_name or 'none'}{out.suffix}")
-        ny = fits.getheader(paths[0]).get("NAXIS2", 0)
-        with tqdm(total=ny, desc=f"stack {filter_name or ''}".strip(), unit="row", file=sys.stderr,
+        with tqdm(total=rows[paths[0]], desc=f"stack {filter_name or ''}".strip(), unit="row", file=sys.stderr,
                   disable=args.quiet) as bar:
             result = stack_frames(paths, options, progress=bar.update)
         write_master(target, result, overwrite=True)
@@ -140,13 +132,15 @@ def run_stack(args: argparse.Namespace) -> int:
         print(f"{target}: {args.method} of {len(paths)} frames"
               f"{' (' + filter_name + ')' if filter_name else ''}, {result.header['STKREJFR']:.4%} rejected",
               file=sys.stderr)
-    _write_json(args.json, summary)
+    write_json(args.json, summary)
     return 0
 
 
 # -- color ------------------------------------------------------------------------------------
 def run_color(args: argparse.Namespace) -> int:
     from pipeline.color import combine_palette, combine_rgb, render_color
+
+    check_writable(args.out, args.fits, args.json)
 
     def load(name):
         return _mono(Path(name))[0] if name else None
@@ -166,7 +160,7 @@ def run_color(args: argparse.Namespace) -> int:
     record = {"output": str(path), "white_balance": list(image.white_balance),
               "background": [float(v) for v in image.background],
               "registrations": {k: r.summary() for k, r in image.registrations.items()}}
-    _write_json(args.json, record)
+    write_json(args.json, record)
     print(f"{path}: colour image, white balance R {image.white_balance[0]:.3f} B {image.white_balance[2]:.3f}",
           file=sys.stderr)
     return 0
@@ -176,6 +170,7 @@ def run_color(args: argparse.Namespace) -> int:
 def run_stretch(args: argparse.Namespace) -> int:
     from pipeline.stretch import render
 
+    check_writable(args.out)
     frame = read_frame(args.file)
     path = render(frame.data, args.out, stretch=args.method, bits=args.bits, max_size=args.max_size,
                   flip=not args.no_flip)
@@ -189,12 +184,13 @@ def run_livestack(args: argparse.Namespace) -> int:
 
     stacker = LiveStacker(pixel_rejection_sigma=None if args.no_rejection else args.reject_sigma)
     reports = []
-    stream = open(args.json, "w") if args.json and args.json != "-" else None  # noqa: SIM115 - streamed
+    check_writable(args.out, args.preview)
+    stream = open_stream(args.json)
     try:
         for report in watch_folder(args.directory, stacker, poll_seconds=args.poll, idle_timeout=args.idle_timeout,
                                    once=args.once):
             reports.append(report)
-            line = json.dumps(report.as_dict(), default=float)
+            line = json.dumps(report.as_dict(), default=jsonable)
             if args.json == "-":
                 print(line, flush=True)
             elif stream:
@@ -229,7 +225,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--order", type=int, default=2, choices=(2, 3), help="polynomial order")
     p.add_argument("--kernel", default="lanczos3", choices=("lanczos3", "bicubic"))
     p.add_argument("--prefix", default="r_", help="output file name prefix (default r_)")
-    p.add_argument("--min-inliers", type=_positive_int, default=6)
+    p.add_argument("--min-inliers", type=positive_int, default=6)
     p.add_argument("--max-rms", type=float, default=0.7, help="largest residual rms (px)")
     p.add_argument("--max-scale-change", type=float, default=0.05)
     p.add_argument("--max-rotation", type=float, default=None, help="largest rotation (deg); default any")
@@ -242,8 +238,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="master FITS (per filter: NAME_<filter>.fits)")
     p.add_argument("--method", default="winsorized",
                    choices=("mean", "median", "sigma", "winsorized", "percentile", "minmax"))
-    p.add_argument("--low", type=float, default=3.0, help="low rejection limit (sigma, fraction or count)")
-    p.add_argument("--high", type=float, default=3.0, help="high rejection limit")
+    p.add_argument("--low", type=non_negative_float, default=3.0, help="low rejection limit (sigma, fraction or count)")
+    p.add_argument("--high", type=non_negative_float, default=3.0, help="high rejection limit")
     p.add_argument("--normalization", default="additive",
                    choices=("none", "additive", "multiplicative", "additive_scale"))
     p.add_argument("--weights", default="none", choices=("none", "noise", "fwhm"))
@@ -260,7 +256,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="PNG, JPEG or TIFF")
     p.add_argument("--fits", help="also write the linear RGB planes to this FITS file")
     p.add_argument("--bits", type=int, default=8, choices=(8, 16))
-    p.add_argument("--max-size", type=_positive_int, help="thumbnail: longest side in px")
+    p.add_argument("--max-size", type=positive_int, help="thumbnail: longest side in px")
     p.add_argument("--no-register", action="store_true", help="masters are already on one grid")
     p.add_argument("--no-white-balance", action="store_true")
     p.add_argument("--json", help="write what was done to FILE (- for stdout)")
@@ -271,7 +267,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="PNG, JPEG or TIFF")
     p.add_argument("--method", default="auto", choices=("auto", "asinh", "linear"))
     p.add_argument("--bits", type=int, default=8, choices=(8, 16))
-    p.add_argument("--max-size", type=_positive_int, help="thumbnail: longest side in px")
+    p.add_argument("--max-size", type=positive_int, help="thumbnail: longest side in px")
     p.add_argument("--no-flip", action="store_true", help="keep FITS row order (first row at the top)")
     p.set_defaults(func=run_stretch)
 
@@ -284,6 +280,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--poll", type=float, default=1.0, help="seconds between folder checks")
     p.add_argument("--reject-sigma", type=float, default=5.0, help="pixel rejection (sigma)")
     p.add_argument("--no-rejection", action="store_true", help="plain running mean")
-    p.add_argument("--max-size", type=_positive_int, default=1024, help="preview longest side (px)")
+    p.add_argument("--max-size", type=positive_int, default=1024, help="preview longest side (px)")
     p.add_argument("--json", help="stream one JSON line per frame to FILE (- for stdout)")
     p.set_defaults(func=run_livestack)

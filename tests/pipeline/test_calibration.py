@@ -156,3 +156,16 @@ def test_cosmic_rays_are_found_without_eating_stars():
             near_hit |= np.roll(np.roll(truth, dy, 0), dx, 1)
     assert (found & ~near_hit).sum() <= 5
     assert np.max(cleaned[truth]) < np.max(image[truth])
+
+
+def test_one_robust_sigma_everywhere():
+    from pipeline import defects, grading, robust
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(10.0, 2.0, 200_001)
+    values[:1000] = 1e6  # stars and hot pixels must not move it
+    values[1000:1010] = np.nan
+    median, sigma = robust.median_sigma(values)
+    assert median == pytest.approx(10.0, abs=0.02) and sigma == pytest.approx(2.0, rel=0.02)
+    assert defects.robust_sigma(values) == sigma and grading._robust(values) == (median, sigma)
+    assert robust.median_sigma(np.array([np.nan]))[1] != robust.median_sigma(np.array([np.nan]))[1]

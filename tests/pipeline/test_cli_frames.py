@@ -265,3 +265,33 @@ def test_masters_are_built_per_set_up_and_exposure(capsys, raw_night, tmp_path):
     choice = json.loads((out / "calibration.json").read_text())["lights"][0]["choices"]["dark"]
     assert "dark_60.0s_SimCam_1x1" in choice["master"] and not choice["notes"]
     assert any("binning 2x2 differs" in r for r in choice["refused"])
+
+
+def test_numeric_options_are_checked(capsys, tmp_path):
+    frame = write_frame(tmp_path / "f.fits", np.ones((64, 64), np.float32))
+    for argv in (("extract", frame, "--max-sources", "-5"), ("extract", frame, "--min-area", "-3"),
+                 ("extract", frame, "--min-area", "0"), ("extract", frame, "--threshold", "nan"),
+                 ("solve", frame, "--tweak-order", "0")):
+        with pytest.raises(SystemExit) as exc:
+            main([str(a) for a in argv])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert "must be" in err or "not a finite number" in err, err
+    from pipeline.errors import PipelineError
+    from pipeline.extract import extract_sources
+
+    with pytest.raises(PipelineError, match="max_sources"):
+        extract_sources(np.ones((64, 64), np.float32), max_sources=-5)
+    with pytest.raises(PipelineError, match="min_area"):
+        extract_sources(np.ones((64, 64), np.float32), min_area=-3)
+
+
+def test_photometry_comparison_mag_err_must_be_a_number(capsys, tmp_path):
+    path, table, (ra, dec, _) = solved_field(tmp_path, np.random.default_rng(5))
+    lines = table.read_text().splitlines()
+    bad = [lines[0] + ",mag_err"] + [line + ",0.01" for line in lines[1:]]
+    bad[3] = lines[3] + ",abc"
+    (tmp_path / "bad.csv").write_text("\n".join(bad) + "\n")
+    code, _, err = run(capsys, "photometry", path, "--target", ra, dec, "--comparisons", tmp_path / "bad.csv",
+                       "--json", tmp_path / "p.json")
+    assert code == 2 and "row 3" in err and "'abc'" in err

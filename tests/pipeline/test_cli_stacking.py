@@ -1,5 +1,6 @@
 """The register, stack, color, stretch and livestack commands, including bad input."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,3 +133,88 @@ def test_livestack_watches_a_folder(lights, tmp_path, capsys):
     assert "could start a stack" in capsys.readouterr().err
     assert main(["livestack", str(tmp_path / "nowhere"), "--once"]) == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_stack_groups_compressed_lights_by_filter(lights, tmp_path, capsys):
+    # A .fz light keeps FILTER in its compressed extension, not the (empty) primary header.
+    seq, _ = lights
+    frames = []
+    for i, name in enumerate("RRGG"):
+        header = fits.Header({"EXPTIME": 30.0, "FILTER": name})
+        frames.append(write_frame(tmp_path / f"l{i}.fits.fz", seq.frames[0].data, header))
+    assert fits.getheader(frames[0]).get("FILTER") is None
+    code = main(["stack", *map(str, frames), "--method", "mean", "--out", str(tmp_path / "m.fits"),
+                 "--json", "-", "--quiet"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert sorted((s["filter"], s["frames"]) for s in summary) == [("G", 2), ("R", 2)]
+    for name in "RG":
+        header = fits.getheader(tmp_path / f"m_{name}.fits")
+        assert header["NCOMBINE"] == 2 and header["FILTER"] == name and header["TOTEXP"] == 60.0
+
+
+def test_unwritable_outputs_fail_with_a_message(lights, tmp_path, capsys):
+    _, paths = lights
+    blocker = tmp_path / "a.fits"
+    blocker.write_bytes(paths[0].read_bytes())
+    bad = str(blocker / "x.json")
+    commands = [
+        ["stack", str(paths[0]), str(paths[1]), "--out", str(blocker / "m.fits"), "--quiet"],
+        ["stack", str(paths[0]), str(paths[1]), "--out", str(tmp_path / "m.fits"), "--json", bad, "--quiet"],
+        ["register", str(paths[0]), str(paths[1]), "--out", str(tmp_path / "reg"), "--json", bad, "--quiet"],
+        ["register", str(paths[0]), str(paths[1]), "--out", str(blocker / "reg"), "--quiet"],
+        ["livestack", str(tmp_path / "reg"), "--once", "--json", bad],
+        ["stretch", str(paths[0]), "--out", str(blocker / "o.png")],
+        ["color", "--r", str(paths[0]), "--g", str(paths[0]), "--b", str(paths[0]), "--no-register",
+         "--out", str(tmp_path / "c.png"), "--fits", str(blocker / "x.fits")],
+    ]
+    for command in commands:
+        capsys.readouterr()
+        assert main(command) == 2, command
+        assert "cannot write" in capsys.readouterr().err, command
+    # Checked before stacking: no master was computed and written elsewhere.
+    assert not (tmp_path / "m.fits").exists()
+
+
+def test_stack_refuses_bad_limits_before_stacking(lights, tmp_path, capsys):
+    _, paths = lights
+    for low, high in (("-1", "3"), ("3", "nan"), ("inf", "3"), ("x", "3")):
+        with pytest.raises(SystemExit) as exc:
+            main(["stack", str(paths[0]), "--out", str(tmp_path / "m.fits"), "--low", low, "--high", high])
+        assert exc.value.code == 2
+    assert not (tmp_path / "m.fits").exists()
+    from pipeline.errors import StackingError
+    from pipeline.stacking import StackOptions, stack_frames
+
+    with pytest.raises(StackingError, match="finite"):
+        stack_frames([np.zeros((4, 4))] * 3, StackOptions(high=float("nan")))
+
+
+def test_register_blank_reference_and_a_tiny_frame(lights, tmp_path, capsys):
+    _, paths = lights
+    blank = write_frame(tmp_path / "blank.fits", np.full((200, 200), 100.0, np.float32))
+    assert main(["register", str(blank), *map(str, paths[:2]), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    assert "stars found in the reference" in capsys.readouterr().err
+    tiny = write_frame(tmp_path / "tiny.fits", np.random.default_rng(1).normal(100, 5, (20, 20)).astype(np.float32))
+    code = main(["register", str(paths[0]), str(tiny), str(paths[1]), "--out", str(tmp_path / "o"),
+                 "--json", "-", "--quiet"])
+    assert code == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["accepted"] for r in records] == [False, True]
+    assert records[0]["file"] == str(tiny) and records[0]["reason"]
+
+
+def test_every_fits_name_is_seen_by_grade_and_livestack(lights, tmp_path, capsys):
+    _, paths = lights
+    folder = tmp_path / "night"
+    names = ("A1.FIT", "a2.fits.fz", "a3.fts")
+    for name, path in zip(names, paths, strict=False):
+        write_frame(folder / name, fits.getdata(path), fits.Header({"EXPTIME": 60.0}))
+    (folder / "notes.txt").write_text("not a frame")
+    capsys.readouterr()
+    assert main(["livestack", str(folder), "--once", "--json", "-"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(Path(line["source"]).name for line in lines) == sorted(names)
+    assert main(["grade", str(folder), "--json", str(tmp_path / "g.json")]) == 0
+    record = json.loads((tmp_path / "g.json").read_text())
+    assert sorted(f["file"] for f in record["frames"]) == sorted(names)

@@ -155,3 +155,46 @@ def test_bayer_offsets_shift_the_pattern_and_unknown_patterns_are_refused():
     assert np.allclose(debayer_bilinear(uniform, "GBRG"), 7.0)
     with pytest.raises(PipelineError, match="unknown Bayer pattern"):
         debayer_bilinear(uniform, "RGBG")
+
+
+def test_read_header_is_the_image_hdus_merged_header(tmp_path):
+    from pipeline.fitsio import read_header
+
+    image = fits.ImageHDU(np.zeros((4, 5), np.float32), header=fits.Header({"FILTER": "Ha", "INHERIT": True}))
+    path = tmp_path / "mef.fits"
+    fits.HDUList([fits.PrimaryHDU(header=fits.Header({"EXPTIME": 120.0})), image]).writeto(path)
+    header = read_header(path)
+    assert header["FILTER"] == "Ha" and header["EXPTIME"] == 120.0 and header["NAXIS2"] == 4
+    fz = write_frame(tmp_path / "c.fits.fz", np.ones((6, 7), np.float32), fits.Header({"FILTER": "R"}))
+    header = read_header(fz)
+    assert header["FILTER"] == "R" and (header["NAXIS1"], header["NAXIS2"]) == (7, 6)
+    with pytest.raises(FrameReadError, match="no such file"):
+        read_header(tmp_path / "none.fits")
+
+
+def test_write_frame_to_an_unwritable_path_is_a_pipeline_error(tmp_path):
+    blocker = tmp_path / "a.fits"
+    blocker.write_text("a file, not a folder")
+    with pytest.raises(PipelineError, match="cannot write"):
+        write_frame(blocker / "x.fits", np.zeros((3, 3), np.float32))
+
+
+def test_is_fits_path_is_case_blind_and_knows_fz():
+    from pipeline.fitsio import is_fits_path
+
+    assert all(is_fits_path(n) for n in ("A1.FIT", "a2.fits.fz", "a3.fts", "b.Fits"))
+    assert not any(is_fits_path(n) for n in ("notes.txt", "a.png", "fits", "a.fits.gz"))
+
+
+def test_debayer_bilinear_works_in_float32():
+    import tracemalloc
+
+    mosaic = np.random.default_rng(2).uniform(0, 60000, (1000, 1000)).astype(np.uint16)
+    tracemalloc.start()
+    rgb = debayer_bilinear(mosaic, "RGGB")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert rgb.dtype == np.float32 and rgb.shape == (3, 1000, 1000)
+    assert rgb[0, 0, 0] == mosaic[0, 0] and rgb[2, 1, 1] == mosaic[1, 1]
+    # The float32 output (12 MB) and a few float32 planes; float64 planes took twice that.
+    assert peak < 3.5 * rgb.nbytes, peak / rgb.nbytes

@@ -74,3 +74,19 @@ def test_satellite_streak_and_cosmic_rays():
     assert len(found) >= 1 and found["elongation"][0] > 10
     hits, mask = add_cosmic_rays((64, 64), 10, np.random.default_rng(3))
     assert mask.sum() >= 10 and np.all(hits[mask] >= 800.0)
+
+
+def test_inject_trail_is_the_satellite_streak_through_the_frame():
+    from pipeline.synthetic import satellite_streak
+    from pipeline.synthetic_sequence import inject_trail
+
+    image = np.zeros((80, 120), np.float64)
+    mask = inject_trail(image, np.random.default_rng(8), amplitude_adu=1000.0, width_px=2.0)
+    rng = np.random.default_rng(8)
+    angle, x0, y0 = rng.uniform(0, np.pi), rng.uniform(36, 84), rng.uniform(24, 56)
+    d = 200.0
+    expected = satellite_streak((80, 120), (x0 - d * np.cos(angle), y0 - d * np.sin(angle)),
+                                (x0 + d * np.cos(angle), y0 + d * np.sin(angle)), 1000.0, 2.0)
+    np.testing.assert_allclose(image, expected, atol=1e-6)
+    # The core mask: within 2 FWHM (4 px) of the axis, a band about 8 px wide across the frame.
+    assert abs(image.max() - 1000.0) < 20.0 and 7 * 80 < mask.sum() < 9 * 160
