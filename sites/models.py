@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone as django_timezone
 
 from network.models import Network
-from network.validators import HOUR_ANGLE_VALIDATORS, MAGNITUDE_VALIDATORS
+from network.validators import HOUR_ANGLE_VALIDATORS, MAGNITUDE_VALIDATORS, validate_availability
 
 
 class MountType(models.TextChoices):
@@ -117,7 +117,7 @@ class Site(models.Model):
     ha_limit_west_h = models.FloatField(null=True, blank=True, validators=HOUR_ANGLE_VALIDATORS,
                                         help_text="Most positive hour angle, hours.")
     availability = models.JSONField(
-        default=list, blank=True,
+        default=list, blank=True, validators=[validate_availability],
         help_text='Windows the site may be scheduled: [{"start": ISO-8601, "end": ISO-8601}] '
                   "(UTC); empty = every night.",
     )
