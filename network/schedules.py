@@ -39,6 +39,7 @@ from network.scheduling import (
     NetworkSchedule,
     SchedulerConfig,
     SchedulingError,
+    SiteSchedule,
     SiteSpec,
     TargetSpec,
     TimeCriticalWindow,
@@ -141,15 +142,18 @@ def site_spec(site: Site) -> SiteSpec:
     )
 
 
-def load_sites(network_id: int) -> list[SiteSpec]:
-    """Every site of the network (inactive ones too, so their lists say why they are empty)."""
-    specs = []
+def load_sites(network_id: int) -> tuple[list[SiteSpec], dict[Site, str]]:
+    """Every site of the network (inactive ones too, so their lists say why they are empty),
+    and the sites the scheduler cannot use with the reason for each."""
+    specs, refused = [], {}
     for site in Site.objects.filter(network_id=network_id).order_by("pk"):
         try:
             specs.append(site_spec(site))
         except (SchedulingError, VisibilityError, ValidationError) as exc:
-            log.warning("site %s (%s) left out of the schedule: %s", site.pk, site.name, exc)
-    return specs
+            reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            log.warning("site %s (%s) left out of the schedule: %s", site.pk, site.name, reason)
+            refused[site] = f"the scheduler cannot use this site: {reason}"
+    return specs, refused
 
 
 def _campaigns(network_id: int) -> dict[int, list[tuple]]:
@@ -262,7 +266,12 @@ def run_network_pass(network: Network | int, now: dt.datetime | None = None) -> 
     # This pass covers every change so far: later changes may queue the next one.
     cache.delete(_queued_key(network_id))
     data_as_of = time.time()
-    result = schedule_network(load_targets(network_id, now), load_sites(network_id), now, scheduler_config())
+    sites, refused = load_sites(network_id)
+    result = schedule_network(load_targets(network_id, now), sites, now, scheduler_config())
+    # A refused site still gets a (empty) list saying why: its agent's requests stay cache reads.
+    for site, reason in refused.items():
+        result.sites[site.pk] = SiteSchedule(site.pk, site.name, result.generated_at, result.valid_until,
+                                             reason=reason)
     store(result, network_id, data_as_of)
     log.info("scheduled network %s: %d sites, %d entries in %.2f s", network_id, len(result.sites),
              sum(len(s.entries) for s in result.sites.values()), result.stats.get("total_s", 0.0))
