@@ -31,6 +31,7 @@ from targets.serializers import (
     ConeQuerySerializer,
     ListStateSerializer,
     RankingQuerySerializer,
+    SiteQuerySerializer,
     TargetSearchResultSerializer,
     TargetSerializer,
     TargetWriteSerializer,
@@ -127,15 +128,13 @@ class TargetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
                          "stale": ranked.stale, "reason": ranked.reason, "targets": rows},
                         headers={"ETag": etag} if ranked.etag else None)
 
-    @extend_schema(parameters=[OpenApiParameter("site_id", int, description="The site (agents: their own)")],
-                   responses=ListStateSerializer)
+    @extend_schema(parameters=[SiteQuerySerializer], responses=ListStateSerializer)
     @action(detail=False, methods=["get"], url_path="last_changed")
     def last_changed(self, request):
         """When the site's ranked list last changed: a cache read, for agents to poll cheaply."""
-        raw = request.query_params.get("site_id")
-        if raw is not None and not raw.isdigit():
-            raise ValidationError({"site_id": ["a site id is a whole number"]})
-        site = self._asking_site(request, int(raw) if raw is not None else None)
+        query = SiteQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        site = self._asking_site(request, query.validated_data.get("site_id"))
         state = list_state(site)
         return Response({"site_id": site.pk, **state})
 

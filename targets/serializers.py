@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from network.filters import MAX_ID
 from targets.models import Alert, AlertSource, Campaign, Target, validate_time_windows
 from targets.sky import InvalidSkyPosition, check_position
 
@@ -121,11 +122,19 @@ class ConeQuerySerializer(serializers.Serializer):
         return attrs
 
 
-class RankingQuerySerializer(serializers.Serializer):
-    site_id = serializers.IntegerField(required=False)
+def id_field(**kwargs) -> serializers.IntegerField:
+    """A row id in a query string: a whole number the database can hold, else a 400."""
+    return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
+
+
+class SiteQuerySerializer(serializers.Serializer):
+    site_id = id_field(required=False, help_text="The site (agents: their own)")
+
+
+class RankingQuerySerializer(SiteQuerySerializer):
     count = serializers.IntegerField(required=False, min_value=1, max_value=500, default=20)
     priority_min = serializers.FloatField(required=False)
-    campaign = serializers.IntegerField(required=False, help_text="Campaign id")
+    campaign = id_field(required=False, help_text="Campaign id")
 
 
 class CampaignSerializer(serializers.ModelSerializer):

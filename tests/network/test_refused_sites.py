@@ -52,3 +52,11 @@ def test_a_refused_site_gets_a_cached_reason_not_a_pass_per_request(world, monke
     bodies = [client.get("/api/v1/targets").json() for _ in range(3)]
     assert calls == []
     assert all(b["targets"] == [] and "the scheduler cannot use this site" in b["reason"] for b in bodies)
+
+
+@pytest.mark.parametrize("site_id", ["\u00b2", "9" * 25, "-3", "x", "1.5"])
+@pytest.mark.parametrize("url", ["/api/v1/targets/last_changed", "/api/v1/targets"])
+def test_a_site_id_that_is_no_row_id_is_a_400(world, url, site_id):
+    response = person_client(world.a_owner).get(url, {"site_id": site_id})
+    assert response.status_code == 400, response.content
+    assert "site_id" in response.json()
