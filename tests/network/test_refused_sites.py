@@ -60,3 +60,16 @@ def test_a_site_id_that_is_no_row_id_is_a_400(world, url, site_id):
     response = person_client(world.a_owner).get(url, {"site_id": site_id})
     assert response.status_code == 400, response.content
     assert "site_id" in response.json()
+
+
+def test_the_owner_filter_tells_nothing_about_other_networks(world):
+    client = person_client(world.a_viewer)
+    elsewhere = client.get("/api/v1/sites", {"owner": world.b_observer.pk})
+    missing = client.get("/api/v1/sites", {"owner": 10**9})
+    assert elsewhere.status_code == missing.status_code == 200
+    assert elsewhere.json()["results"] == missing.json()["results"] == []
+    mine = client.get("/api/v1/sites", {"owner": world.a_site.owner_id}).json()["results"]
+    assert [s["id"] for s in mine] == [world.a_site.pk]
+    for bad in ("9" * 25, "-3", "x"):
+        response = client.get("/api/v1/sites", {"owner": bad})
+        assert response.status_code == 400 and "owner" in response.json()
