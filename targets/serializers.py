@@ -4,15 +4,21 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from network.filters import MAX_ID
-from targets.models import Alert, AlertSource, Campaign, Target, validate_time_windows
+from targets.models import Alert, AlertSource, Campaign, Target
 from targets.sky import InvalidSkyPosition, check_position
+
+
+def model_validators(field: str) -> list:
+    """The Target field's own validators: a nested field (not a ModelSerializer field) gets
+    the model's bounds from the model, so they are written in one place."""
+    return list(Target._meta.get_field(field).validators)
 
 
 class RequirementsSerializer(serializers.Serializer):
     filters = serializers.ListField(child=serializers.CharField(), source="required_filters", required=False)
-    exposure_sec = serializers.FloatField(min_value=0.001, required=False, allow_null=True)
-    total_hours = serializers.FloatField(min_value=0, required=False, allow_null=True)
-    time_windows = serializers.JSONField(required=False, validators=[validate_time_windows],
+    exposure_sec = serializers.FloatField(required=False, allow_null=True, validators=model_validators("exposure_sec"))
+    total_hours = serializers.FloatField(required=False, allow_null=True, validators=model_validators("total_hours"))
+    time_windows = serializers.JSONField(required=False, validators=model_validators("time_windows"),
                                          help_text='[{"start": ISO, "end": ISO, "priority_boost": 1.0}] (UTC)')
 
 
