@@ -49,3 +49,21 @@ def test_an_edited_target_is_not_a_304(world):
     again = client.get(TARGETS, {"count": 10}, HTTP_IF_NONE_MATCH=etag)
     assert again.status_code == 200
     assert 351.0 in [t["ra_deg"] for t in again.json()["targets"]]
+
+
+def test_the_schedule_command_explains_as_the_api_does(world):
+    import io
+
+    from django.core.management import call_command
+
+    from network.schedules import cached_list
+    from targets.ranking import explain
+
+    out = io.StringIO()
+    call_command("schedule", "--site", world.a_site.name, stdout=out)
+    entries = cached_list(world.a_site.pk)["entries"]
+    assert entries
+    lines = out.getvalue().splitlines()
+    for entry in entries:
+        [line] = [x for x in lines if entry["target_name"][:24] in x]
+        assert line.rstrip().endswith(explain(entry["terms"]))
