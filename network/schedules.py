@@ -25,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q, Sum, TextField
 from django.db.models.fields.json import KT
@@ -38,12 +39,14 @@ from network.scheduling import (
     NetworkSchedule,
     SchedulerConfig,
     SchedulingError,
+    SiteSchedule,
     SiteSpec,
     TargetSpec,
     TimeCriticalWindow,
     schedule_network,
     site_readiness,
 )
+from network.validators import parse_windows
 from network.visibility import HorizonProfile, VisibilityError
 from observations.models import Observation
 from sites.models import Site
@@ -78,14 +81,6 @@ def _stale_key(kind: str, ident: int) -> str:
 
 def _unix(value: dt.datetime | None) -> float | None:
     return None if value is None else value.timestamp()
-
-
-def _parse_time(value: Any) -> float | None:
-    from django.utils.dateparse import parse_datetime
-    parsed = parse_datetime(str(value)) if value is not None else None
-    if parsed is None:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
 
 
 BEAT_ENTRY = "Network scheduler: every site's ranked list"
@@ -133,9 +128,7 @@ def site_spec(site: Site) -> SiteSpec:
     east, west = site.ha_limit_east_h, site.ha_limit_west_h
     ha_limits = None if east is None and west is None else (
         -12.0 if east is None else float(east), 12.0 if west is None else float(west))
-    availability = tuple((a, b) for a, b in ((_parse_time(w.get("start")), _parse_time(w.get("end")))
-                                             for w in site.availability or [] if isinstance(w, dict))
-                         if a is not None and b is not None and b > a) or None
+    availability = tuple((a, b) for a, b, _ in parse_windows(site.availability or [], "availability")) or None
     return SiteSpec(
         id=site.pk, name=site.name, latitude_deg=site.latitude, longitude_deg=site.longitude,
         elevation_m=site.elevation_m, filters=tuple(site.filters or ()), fov_arcmin=site.fov_arcmin,
@@ -149,15 +142,18 @@ def site_spec(site: Site) -> SiteSpec:
     )
 
 
-def load_sites(network_id: int) -> list[SiteSpec]:
-    """Every site of the network (inactive ones too, so their lists say why they are empty)."""
-    specs = []
+def load_sites(network_id: int) -> tuple[list[SiteSpec], dict[Site, str]]:
+    """Every site of the network (inactive ones too, so their lists say why they are empty),
+    and the sites the scheduler cannot use with the reason for each."""
+    specs, refused = [], {}
     for site in Site.objects.filter(network_id=network_id).order_by("pk"):
         try:
             specs.append(site_spec(site))
-        except (SchedulingError, VisibilityError) as exc:
-            log.warning("site %s (%s) left out of the schedule: %s", site.pk, site.name, exc)
-    return specs
+        except (SchedulingError, VisibilityError, ValidationError) as exc:
+            reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            log.warning("site %s (%s) left out of the schedule: %s", site.pk, site.name, reason)
+            refused[site] = f"the scheduler cannot use this site: {reason}"
+    return specs, refused
 
 
 def _campaigns(network_id: int) -> dict[int, list[tuple]]:
@@ -219,12 +215,10 @@ def load_targets(network_id: int, now: dt.datetime) -> list[TargetSpec]:
                                 for cid, cname, boost, extra, policy, sites, starts, ends in campaigns.get(pk, [])),
                 time_critical=tuple(
                     TimeCriticalWindow(a, b, max(0.1, _boost_factor(priority, float(w.get("priority_boost") or 0))))
-                    for w in windows or [] if isinstance(w, dict)
-                    for a, b in [(_parse_time(w.get("start")), _parse_time(w.get("end")))]
-                    if a is not None and b is not None and b > a),
+                    for a, b, w in parse_windows(windows or [], "time_windows")),
                 recent_sites=recent.get(pk, {}),
             ))
-        except SchedulingError as exc:
+        except (SchedulingError, ValidationError, TypeError, ValueError) as exc:
             log.warning("target %s (%s) left out of the schedule: %s", pk, name, exc)
     return specs
 
@@ -272,7 +266,12 @@ def run_network_pass(network: Network | int, now: dt.datetime | None = None) -> 
     # This pass covers every change so far: later changes may queue the next one.
     cache.delete(_queued_key(network_id))
     data_as_of = time.time()
-    result = schedule_network(load_targets(network_id, now), load_sites(network_id), now, scheduler_config())
+    sites, refused = load_sites(network_id)
+    result = schedule_network(load_targets(network_id, now), sites, now, scheduler_config())
+    # A refused site still gets a (empty) list saying why: its agent's requests stay cache reads.
+    for site, reason in refused.items():
+        result.sites[site.pk] = SiteSchedule(site.pk, site.name, result.generated_at, result.valid_until,
+                                             reason=reason)
     store(result, network_id, data_as_of)
     log.info("scheduled network %s: %d sites, %d entries in %.2f s", network_id, len(result.sites),
              sum(len(s.entries) for s in result.sites.values()), result.stats.get("total_s", 0.0))
@@ -280,8 +279,18 @@ def run_network_pass(network: Network | int, now: dt.datetime | None = None) -> 
 
 
 def run_all_passes(now: dt.datetime | None = None) -> dict[str, dict[str, float]]:
-    """A pass for every active network; returns each network's pass figures by slug."""
-    return {n.slug: run_network_pass(n, now).stats for n in Network.objects.filter(is_active=True)}
+    """A pass for every active network; returns each network's pass figures by slug.
+
+    A network whose pass fails is logged and left out: one tenant's data must never stop
+    every other network's lists.
+    """
+    figures = {}
+    for network in Network.objects.filter(is_active=True):
+        try:
+            figures[network.slug] = run_network_pass(network, now).stats
+        except Exception:  # any failure is one network's, logged with its traceback
+            log.exception("the pass of network %s (%s) failed; the other networks go on", network.pk, network.slug)
+    return figures
 
 
 def cached_list(site_id: int) -> dict | None:

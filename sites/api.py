@@ -17,6 +17,7 @@ from network.api import (
     scoped_networks,
 )
 from network.models import OBSERVING_ROLES
+from sites.filters import SiteFilter
 from sites.models import Site, SiteKey
 from sites.serializers import (
     HeartbeatSerializer,
@@ -35,7 +36,7 @@ class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
 
     permission_classes = [Authenticated]
     serializer_class = SiteSerializer
-    filterset_fields = ["is_active", "automation", "owner"]
+    filterset_class = SiteFilter
 
     def get_queryset(self):
         sites = Site.objects.select_related("network", "owner")

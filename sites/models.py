@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone as django_timezone
 
 from network.models import Network
-from network.validators import HOUR_ANGLE_VALIDATORS, MAGNITUDE_VALIDATORS
+from network.validators import MAGNITUDE_VALIDATORS, validate_availability
 
 
 class MountType(models.TextChoices):
@@ -78,6 +78,28 @@ def validate_filter_names(value: object) -> None:
         raise ValidationError("filter names must be unique")
 
 
+def validate_below_zenith(value: float) -> None:
+    """The altitude floor must leave some sky: at 90 degrees nothing is ever observable."""
+    if value >= 90:
+        raise ValidationError(f"min_altitude_deg {value} leaves no sky: it must be below 90 degrees")
+
+
+def validate_hour_angle_limits(east: float | None, west: float | None) -> None:
+    """The east limit must come before the west one: ``-12 <= east < west <= 12`` hours.
+
+    An unset limit is the full half-range (-12 east, +12 west), as the scheduler reads it.
+    """
+    east_h = -12.0 if east is None else east
+    west_h = 12.0 if west is None else west
+    if not east_h < west_h:
+        raise ValidationError({"ha_limit_west_h": f"the hour-angle limits east {east_h} h and west {west_h} h "
+                                                  "leave no sky: east must be below west"})
+
+
+EAST_HOUR_ANGLE_VALIDATORS = [MinValueValidator(-12), MaxValueValidator(0)]
+WEST_HOUR_ANGLE_VALIDATORS = [MinValueValidator(0), MaxValueValidator(12)]
+
+
 class Site(models.Model):
     """One telescope (optical tube + camera + mount) at one place, run by one observer."""
 
@@ -110,14 +132,14 @@ class Site(models.Model):
     # Limits and availability (read by the scheduler)
     horizon = models.JSONField(default=list, blank=True, validators=[validate_horizon],
                                help_text="[[azimuth_deg, min_altitude_deg], ...]; empty = flat horizon.")
-    min_altitude_deg = models.FloatField(default=20, validators=[MinValueValidator(0), MaxValueValidator(90)],
+    min_altitude_deg = models.FloatField(default=20, validators=[MinValueValidator(0), validate_below_zenith],
                                          help_text="Altitude floor wherever the profile is lower.")
-    ha_limit_east_h = models.FloatField(null=True, blank=True, validators=HOUR_ANGLE_VALIDATORS,
-                                        help_text="Most negative hour angle, hours.")
-    ha_limit_west_h = models.FloatField(null=True, blank=True, validators=HOUR_ANGLE_VALIDATORS,
-                                        help_text="Most positive hour angle, hours.")
+    ha_limit_east_h = models.FloatField(null=True, blank=True, validators=EAST_HOUR_ANGLE_VALIDATORS,
+                                        help_text="Most negative hour angle, hours, in [-12, 0].")
+    ha_limit_west_h = models.FloatField(null=True, blank=True, validators=WEST_HOUR_ANGLE_VALIDATORS,
+                                        help_text="Most positive hour angle, hours, in [0, 12].")
     availability = models.JSONField(
-        default=list, blank=True,
+        default=list, blank=True, validators=[validate_availability],
         help_text='Windows the site may be scheduled: [{"start": ISO-8601, "end": ISO-8601}] '
                   "(UTC); empty = every night.",
     )
@@ -139,6 +161,9 @@ class Site(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        validate_hour_angle_limits(self.ha_limit_east_h, self.ha_limit_west_h)
 
     @property
     def is_online(self) -> bool:

@@ -1,9 +1,10 @@
 """API v1 shapes for sites, heartbeats and keys."""
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from sites.models import Site, SiteKey, SiteStatus, Weather
+from sites.models import Site, SiteKey, SiteStatus, Weather, validate_hour_angle_limits
 
 
 class SiteSerializer(serializers.ModelSerializer):
@@ -27,11 +28,15 @@ class SiteSerializer(serializers.ModelSerializer):
         validators = []
 
     def validate(self, attrs):
-        east, west = attrs.get("ha_limit_east_h"), attrs.get("ha_limit_west_h")
-        if east is not None and not -12 <= east <= 0:
-            raise serializers.ValidationError({"ha_limit_east_h": "must be in [-12, 0] hours"})
-        if west is not None and not 0 <= west <= 12:
-            raise serializers.ValidationError({"ha_limit_west_h": "must be in [0, 12] hours"})
+        # The rules live on the model (Site.clean); a partial update is checked with the
+        # values it leaves in place.
+        def current(name):
+            return attrs[name] if name in attrs else getattr(self.instance, name, None)
+
+        try:
+            validate_hour_angle_limits(current("ha_limit_east_h"), current("ha_limit_west_h"))
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
         return attrs
 
 

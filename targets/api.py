@@ -1,7 +1,7 @@
 """API v1: /api/v1/targets, /api/v1/campaigns, /api/v1/alerts."""
 from __future__ import annotations
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -21,9 +21,9 @@ from network.models import MANAGING_ROLES
 from network.schedules import list_state
 from sites.models import Site
 from targets.filters import TargetFilter
-from targets.models import Alert, Campaign, Target, TargetAlias
+from targets.models import Alert, Campaign, Target, TargetAlias, name_key
 from targets.ranking import ranked_targets
-from targets.selectors import campaign_progress, campaigns_with_counts, find_target_by_name
+from targets.selectors import campaign_progress, campaigns_with_counts
 from targets.serializers import (
     AlertSerializer,
     CampaignDetailSerializer,
@@ -31,6 +31,7 @@ from targets.serializers import (
     ConeQuerySerializer,
     ListStateSerializer,
     RankingQuerySerializer,
+    SiteQuerySerializer,
     TargetSearchResultSerializer,
     TargetSerializer,
     TargetWriteSerializer,
@@ -72,10 +73,11 @@ class TargetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         queryset = super().filter_queryset(queryset)
         name = self.request.query_params.get("name")
         if name:
-            network_ids = set(queryset.values_list("network_id", flat=True).distinct())
-            matches = [find_target_by_name(n, name) for n in scoped_networks(self.request)
-                       if n.pk in network_ids]
-            queryset = queryset.filter(pk__in=[t.pk for t in matches if t])
+            # One query for every network in scope: the name or an alias, case and spaces ignored.
+            key = name_key(name)
+            named = (Target.objects.filter(network__in=scoped_networks(self.request))
+                     .filter(Q(name_key=key) | Q(aliases__name_key=key)))
+            queryset = queryset.filter(pk__in=named.values("pk"))
         return queryset
 
     @extend_schema(
@@ -127,15 +129,13 @@ class TargetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
                          "stale": ranked.stale, "reason": ranked.reason, "targets": rows},
                         headers={"ETag": etag} if ranked.etag else None)
 
-    @extend_schema(parameters=[OpenApiParameter("site_id", int, description="The site (agents: their own)")],
-                   responses=ListStateSerializer)
+    @extend_schema(parameters=[SiteQuerySerializer], responses=ListStateSerializer)
     @action(detail=False, methods=["get"], url_path="last_changed")
     def last_changed(self, request):
         """When the site's ranked list last changed: a cache read, for agents to poll cheaply."""
-        raw = request.query_params.get("site_id")
-        if raw is not None and not raw.isdigit():
-            raise ValidationError({"site_id": ["a site id is a whole number"]})
-        site = self._asking_site(request, int(raw) if raw is not None else None)
+        query = SiteQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        site = self._asking_site(request, query.validated_data.get("site_id"))
         state = list_state(site)
         return Response({"site_id": site.pk, **state})
 

@@ -14,6 +14,7 @@ from network.validators import (
     MAGNITUDE_VALIDATORS,
     POSITIVE_WEIGHT_VALIDATORS,
     WEIGHT_VALIDATORS,
+    parse_windows,
 )
 
 RA_VALIDATORS = [MinValueValidator(0), MaxValueValidator(360)]
@@ -42,18 +43,7 @@ class TargetType(models.TextChoices):
 
 def validate_time_windows(value: object) -> None:
     """Time-critical windows: ``[{"start": ISO, "end": ISO, "priority_boost": float}]``."""
-    from django.utils.dateparse import parse_datetime
-
-    if not isinstance(value, list):
-        raise ValidationError("time_windows must be a list of {start, end, priority_boost}")
-    for window in value:
-        if not isinstance(window, dict) or not {"start", "end"} <= window.keys():
-            raise ValidationError(f"time window {window!r} needs 'start' and 'end' (ISO-8601, UTC)")
-        start, end = (parse_datetime(str(window[k])) for k in ("start", "end"))
-        if start is None or end is None:
-            raise ValidationError(f"time window {window!r}: start and end must be ISO-8601 datetimes")
-        if end <= start:
-            raise ValidationError(f"time window {window!r} ends before it starts")
+    for _, _, window in parse_windows(value, "time_windows"):
         boost = window.get("priority_boost", 0)
         if not isinstance(boost, (int, float)) or isinstance(boost, bool):
             raise ValidationError(f"time window {window!r}: priority_boost must be a number")

@@ -8,6 +8,8 @@ the list, however many targets the network has.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,5 +152,21 @@ def ranked_targets(site: Site, count: int, priority_min: float | None = None,
     ranked = [RankedTarget(by_id[e["target_id"]], e["score"], explain(e["terms"]),
                            {k: e[k] for k in PLAN_FIELDS})
               for e in entries if e["target_id"] in by_id][: max(0, count)]
+    stale, reason = payload.get("stale", False), payload.get("reason", "")
+    etag = served_etag(payload.get("etag", ""), stale, reason, ranked)
     return RankedList(ranked, payload.get("generated_at"), payload.get("valid_until"), payload.get("last_changed"),
-                      payload.get("etag", ""), payload.get("stale", False), payload.get("reason", ""))
+                      etag, stale, reason)
+
+
+def served_etag(list_etag: str, stale: bool, reason: str, ranked: list[RankedTarget]) -> str:
+    """The ETag of what is served: the pass's list, the live state and every target row.
+
+    The pass's own ETag covers targets, order and plans but not what happens after it: live
+    weather emptying the list (``reason``), a stale flag, an edited target (coordinates,
+    name, requirements). Scores and the plan's times move every pass and stay out, so an
+    unchanged list still answers 304. ``''`` (no ETag) before the network's first pass.
+    """
+    if not list_etag:
+        return ""
+    content = [list_etag, stale, reason, [item.target for item in ranked]]
+    return hashlib.sha1(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]

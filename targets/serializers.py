@@ -3,15 +3,22 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from targets.models import Alert, AlertSource, Campaign, Target, validate_time_windows
+from network.filters import MAX_ID
+from targets.models import Alert, AlertSource, Campaign, Target
 from targets.sky import InvalidSkyPosition, check_position
+
+
+def model_validators(field: str) -> list:
+    """The Target field's own validators: a nested field (not a ModelSerializer field) gets
+    the model's bounds from the model, so they are written in one place."""
+    return list(Target._meta.get_field(field).validators)
 
 
 class RequirementsSerializer(serializers.Serializer):
     filters = serializers.ListField(child=serializers.CharField(), source="required_filters", required=False)
-    exposure_sec = serializers.FloatField(min_value=0.001, required=False, allow_null=True)
-    total_hours = serializers.FloatField(min_value=0, required=False, allow_null=True)
-    time_windows = serializers.JSONField(required=False, validators=[validate_time_windows],
+    exposure_sec = serializers.FloatField(required=False, allow_null=True, validators=model_validators("exposure_sec"))
+    total_hours = serializers.FloatField(required=False, allow_null=True, validators=model_validators("total_hours"))
+    time_windows = serializers.JSONField(required=False, validators=model_validators("time_windows"),
                                          help_text='[{"start": ISO, "end": ISO, "priority_boost": 1.0}] (UTC)')
 
 
@@ -121,11 +128,19 @@ class ConeQuerySerializer(serializers.Serializer):
         return attrs
 
 
-class RankingQuerySerializer(serializers.Serializer):
-    site_id = serializers.IntegerField(required=False)
+def id_field(**kwargs) -> serializers.IntegerField:
+    """A row id in a query string: a whole number the database can hold, else a 400."""
+    return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
+
+
+class SiteQuerySerializer(serializers.Serializer):
+    site_id = id_field(required=False, help_text="The site (agents: their own)")
+
+
+class RankingQuerySerializer(SiteQuerySerializer):
     count = serializers.IntegerField(required=False, min_value=1, max_value=500, default=20)
     priority_min = serializers.FloatField(required=False)
-    campaign = serializers.IntegerField(required=False, help_text="Campaign id")
+    campaign = id_field(required=False, help_text="Campaign id")
 
 
 class CampaignSerializer(serializers.ModelSerializer):

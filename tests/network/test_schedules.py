@@ -48,7 +48,7 @@ def test_site_spec_maps_the_spine_fields(world):
     site = world.a_site
     site.horizon = [[0, 10], [180, 30], [360, 20]]
     site.ha_limit_west_h = 5.0
-    site.availability = [{"start": "2025-09-15T00:00:00Z", "end": "2025-09-15T03:00:00Z"}, {"start": "bad"}]
+    site.availability = [{"start": "2025-09-15T00:00:00Z", "end": "2025-09-15T03:00:00Z"}]
     spec = site_spec(site)
     assert spec.horizon.min_altitude([0.0, 180.0]).tolist() == [20.0, 30.0]  # 360 folds onto 0, higher wins
     assert spec.ha_limits_hours == (-12.0, 5.0)

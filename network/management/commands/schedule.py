@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from network.schedules import cached_list, run_all_passes, run_network_pass
 from sites.models import Site
+from targets.ranking import explain
 
 
 def find_site(ident: str, network_slug: str | None = None) -> Site:
@@ -66,9 +67,7 @@ class Command(BaseCommand):
                           f"{'plan':<28} why")
         for e in payload["entries"][: options["count"]]:
             plan = ", ".join(f"{s['filter']} {s['exposure_sec']:g}s x{s['count']}" for s in e["filter_plan"])
-            terms = sorted(((abs(v - 1), k, v) for k, v in e["terms"].items() if v != 1 and k != "priority"),
-                           reverse=True)[:3]
-            why = " ".join(f"{k} x{v:.2f}" for _, k, v in terms)
+            why = explain(e["terms"])  # the same words the API's ranked list gives
             flag = "!" if e["urgent"] else " "
             self.stdout.write(f"{e['rank']:>3}{flag}{e['target_name'][:24]:<24} {e['score']:>8.3f} "
                               f"{hhmm(e['window_start'])}-{hhmm(e['window_end'])} {e['altitude_deg']:>5.1f} "
