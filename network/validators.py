@@ -10,7 +10,6 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.dateparse import parse_datetime
 
 MAGNITUDE_VALIDATORS = [MinValueValidator(-30), MaxValueValidator(40)]
-HOUR_ANGLE_VALIDATORS = [MinValueValidator(-12), MaxValueValidator(12)]
 # Priorities, boosts and durations: generous, but far from overflowing any product of them.
 WEIGHT_VALIDATORS = [MinValueValidator(-1e6), MaxValueValidator(1e6)]
 POSITIVE_WEIGHT_VALIDATORS = [MinValueValidator(0), MaxValueValidator(1e6)]
