@@ -179,13 +179,13 @@ def airmass(
     from astropy import units as u
     from astropy.coordinates import AltAz, EarthLocation, SkyCoord
     from astropy.time import Time
-    from astropy.utils import iers
 
+    from pipeline.timedata import configure_time_data
+
+    configure_time_data()
     location = EarthLocation(lat=lat_deg * u.deg, lon=lon_deg * u.deg, height=elevation_m * u.m)
-    # Never reach for the network: the bundled IERS tables are accurate far beyond airmass needs.
-    with iers.conf.set_temp("auto_download", False), iers.conf.set_temp("auto_max_age", None):
-        frame = AltAz(obstime=Time(time_utc), location=location)
-        altitude = SkyCoord(ra_deg * u.deg, dec_deg * u.deg).transform_to(frame).alt.deg
+    frame = AltAz(obstime=Time(time_utc), location=location)
+    altitude = SkyCoord(ra_deg * u.deg, dec_deg * u.deg).transform_to(frame).alt.deg
     return kasten_young_airmass(altitude)
 
 

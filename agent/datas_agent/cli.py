@@ -114,6 +114,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_agent(config, cycles=args.cycles, stop_when_idle=args.until_idle)
 
 
+def cmd_refresh_time_data(args: argparse.Namespace) -> int:
+    from pipeline.timedata import TimeDataError, refresh_time_data
+
+    try:
+        status = refresh_time_data()
+    except TimeDataError as exc:
+        print(f"datas-agent: could not download the Earth-orientation table: {exc}", file=sys.stderr)
+        return 1
+    print(status.describe())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="datas-agent", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"datas-agent {__version__}")
@@ -146,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until-idle", action="store_true",
                    help="stop once nothing is observable and the queue is empty")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("refresh-time-data",
+                       help="download fresh Earth-orientation tables now (needs internet; optional)")
+    p.set_defaults(func=cmd_refresh_time_data)
 
     # The INDI client's child process (drivers/indi.py); not for people.
     p = sub.add_parser("_indi-worker")

@@ -1,8 +1,8 @@
 """Is a target observable from this site now? Altitude, local horizon, Sun and safety.
 
 Also the conversion between catalogue (J2000) coordinates and the epoch-of-date (JNow)
-coordinates most mounts expect. The agent runs offline at many sites: astropy is told never
-to download Earth-orientation tables; the ones bundled with astropy-iers-data suffice.
+coordinates most mounts expect. The agent runs offline at many sites, for years:
+``pipeline.timedata`` keeps astropy from downloading and from failing past its tables.
 """
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import astropy.units as u
 import numpy as np
 from astropy.coordinates import FK5, AltAz, EarthLocation, SkyCoord, get_sun
 from astropy.time import Time
-from astropy.utils import iers
 
 from datas_agent.config import SafetyConfig, SiteConfig
 from datas_agent.drivers.base import J2000, JNOW
+from pipeline.timedata import configure_time_data
 
-iers.conf.auto_download = False
-iers.conf.iers_degraded_accuracy = "warn"
+# Offline, and working past the bundled tables' end (one warning, never an exception).
+configure_time_data()
 
 
 @dataclass(frozen=True)

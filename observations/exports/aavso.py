@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from astropy import units as u
 from astropy.coordinates import EarthLocation, SkyCoord
 from astropy.time import Time
-from astropy.utils import iers
 
 from observations.models import Observation
+from pipeline.timedata import configure_time_data
 
 COLUMNS = ("STARID", "DATE", "MAGNITUDE", "MAGERR", "FILTER", "TRANS", "MTYPE", "CNAME", "CMAG", "KNAME", "KMAG",
            "AIRMASS", "GROUP", "CHART", "NOTES")
@@ -110,8 +110,8 @@ def _date(observation: Observation, date_type: str) -> str:
         site = observation.site
         location = EarthLocation(lat=site.latitude * u.deg, lon=site.longitude * u.deg, height=site.elevation_m * u.m)
         target = SkyCoord(observation.target.ra_deg * u.deg, observation.target.dec_deg * u.deg)
-        with iers.conf.set_temp("auto_download", False), iers.conf.set_temp("auto_max_age", None):
-            shift = time.light_travel_time(target, "heliocentric", location=location)
+        configure_time_data()
+        shift = time.light_travel_time(target, "heliocentric", location=location)
         return _number((time.utc + shift).jd, 5, "DATE")
     return _number(time.jd, 5, "DATE", na=False)
 
