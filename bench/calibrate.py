@@ -1,4 +1,4 @@
-"""Masters and calibration of 25 lights: pipeline.calibration vs ccdproc, same files, same numbers.
+"""Masters and calibration of 25 lights: datas_pipeline.calibration.masters vs ccdproc, same files, same numbers.
 
 10 bias, 10 darks (120 s), 10 flats and 25 lights (60 s) of a simulated 1024x1024 camera
 with overscan are written as 16-bit FITS. Each side reads them, builds the three masters
@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 from _common import compare, header, timed
 from astropy.io import fits
-
-from pipeline.calibration import (
+from datas_pipeline.calibration.masters import (
     CCDPROC_SIGMA_CLIP,
     CombineSettings,
     Sections,
@@ -26,8 +25,8 @@ from pipeline.calibration import (
     build_master_flat,
     calibrate_frame,
 )
-from pipeline.fitsio import read_frame, write_frame
-from pipeline.synthetic import make_detector, random_stars, read_out, sky_image
+from datas_pipeline.io.fits import read_frame, write_frame
+from datas_pipeline.synthetic.fields import make_detector, random_stars, read_out, sky_image
 
 DARK_S, LIGHT_S, FLAT_S = 120.0, 60.0, 2.0
 

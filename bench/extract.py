@@ -1,4 +1,4 @@
-"""Extraction + aperture photometry: pipeline.extract vs the source-extractor program.
+"""Extraction + aperture photometry: datas_pipeline.detection.extract vs the source-extractor program.
 
 Both read the same FITS file and produce a catalogue with positions, aperture and Kron
 fluxes; ours also fits a Moffat FWHM. The catalogues are compared (matched fraction,
@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 from _common import compare, header, timed, tool_version
 from astropy.io import fits
-
-from pipeline.extract import extract_sources
-from pipeline.fitsio import read_frame, write_frame
-from pipeline.synthetic import expose, random_stars, render_stars
+from datas_pipeline.detection.extract import extract_sources
+from datas_pipeline.io.fits import read_frame, write_frame
+from datas_pipeline.synthetic.fields import expose, random_stars, render_stars
 
 APERTURE_RADIUS = 5.0
 # What ours measures in full mode, and in fast mode (no Kron, half-light radius, windowed centroid).

@@ -19,9 +19,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.livestack import LiveStacker  # noqa: E402
-from pipeline.synthetic import expose, random_stars, render_stars  # noqa: E402
-from pipeline.synthetic_sequence import Pose  # noqa: E402
+from datas_pipeline.stacking.live import LiveStacker  # noqa: E402
+from datas_pipeline.synthetic.fields import expose, random_stars, render_stars  # noqa: E402
+from datas_pipeline.synthetic.sequence import Pose  # noqa: E402
 
 
 def frames(n: int, count: int, seed: int):

@@ -57,9 +57,8 @@ def setup_django(media_root: Path) -> None:
 def render_pointings(args, folder: Path) -> list[dict]:
     """FITS files of each pointing's dithered sequence; the truth per pointing."""
     from astropy.io import fits
-
-    from pipeline.catalog import tycho2_cone
-    from pipeline.synthetic import catalog_stars, expose, make_wcs, sky_image
+    from datas_pipeline.catalog.reference import tycho2_cone
+    from datas_pipeline.synthetic.fields import catalog_stars, expose, make_wcs, sky_image
 
     size, margin = args.size, DITHER_PX
     canvas = (size + 2 * margin, size + 2 * margin)
@@ -164,7 +163,7 @@ def run(ids: list[int], workers: int, media_root: Path, log: Path) -> dict:
     from network.celery import app
     from observations.frames import Frame
     from observations.states import TERMINAL
-    from pipeline.tasks import frame_chain
+    from observations.tasks import frame_chain
 
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     pool = Workers(workers, queue, media_root, log)

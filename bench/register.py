@@ -23,10 +23,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.registration import prepare_reference, register_image  # noqa: E402
-from pipeline.synthetic import expose, random_stars, render_stars  # noqa: E402
-from pipeline.synthetic_sequence import Pose  # noqa: E402
-from pipeline.warp import warp_image  # noqa: E402
+from datas_pipeline.registration.register import prepare_reference, register_image  # noqa: E402
+from datas_pipeline.registration.warp import warp_image  # noqa: E402
+from datas_pipeline.synthetic.fields import expose, random_stars, render_stars  # noqa: E402
+from datas_pipeline.synthetic.sequence import Pose  # noqa: E402
 
 
 def sky(n: int, n_stars: int, seed: int) -> np.ndarray:

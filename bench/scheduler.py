@@ -25,6 +25,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from datas_pipeline.sky.visibility import HorizonProfile  # noqa: E402
+
 from network.scheduling import (  # noqa: E402
     POLICY_REDUNDANT,
     CampaignSpec,
@@ -34,7 +36,6 @@ from network.scheduling import (  # noqa: E402
     TimeCriticalWindow,
     schedule_network,
 )
-from network.visibility import HorizonProfile  # noqa: E402
 
 NOW = dt.datetime(2026, 3, 20, 2, 0, tzinfo=dt.UTC).timestamp()
 FILTER_SETS = [("V",), ("B", "V"), ("R",), ("L",), ("Ha", "OIII"), ("B", "V", "R", "I"), ()]

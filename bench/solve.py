@@ -17,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 from _common import compare, header, tool_version
-
-from pipeline.catalog import tycho2_cone
-from pipeline.extract import extract_sources
-from pipeline.fitsio import write_frame
-from pipeline.solve import SolveHints, propagate_wcs, solve_image
-from pipeline.synthetic import catalog_stars, expose, make_wcs, sky_image
+from datas_pipeline.astrometry.solve import SolveHints, propagate_wcs, solve_image
+from datas_pipeline.catalog.reference import tycho2_cone
+from datas_pipeline.detection.extract import extract_sources
+from datas_pipeline.io.fits import write_frame
+from datas_pipeline.synthetic.fields import catalog_stars, expose, make_wcs, sky_image
 
 SHAPE = (1024, 1024)
 SCALE = 7.0

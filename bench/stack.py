@@ -38,9 +38,9 @@ def rss_mb() -> float:
 
 
 def make_set(directory: Path, n: int, frames: int, seed: int = 5) -> list[Path]:
-    from pipeline.fitsio import write_frame
-    from pipeline.synthetic import expose, random_stars, render_stars
-    from pipeline.synthetic_sequence import inject_cosmic_rays, inject_trail
+    from datas_pipeline.io.fits import write_frame
+    from datas_pipeline.synthetic.fields import expose, random_stars, render_stars
+    from datas_pipeline.synthetic.sequence import inject_cosmic_rays, inject_trail
 
     lights = directory / "lights"
     existing = sorted(lights.glob("light_*.fits"))
@@ -93,7 +93,7 @@ def worker(tool: str, method: str, directory: Path, memory: str) -> dict:
         return {"seconds": seconds, "internal_seconds": max(internal) if internal else None,
                 "peak_mb": peak, "baseline_mb": 0.0}
     if tool == "ours":
-        from pipeline.stacking import StackOptions, parse_memory, stack_frames, write_master
+        from datas_pipeline.stacking.combine import StackOptions, parse_memory, stack_frames, write_master
 
         baseline = rss_mb()
         start = time.perf_counter()
@@ -106,8 +106,7 @@ def worker(tool: str, method: str, directory: Path, memory: str) -> dict:
     if tool == "ccdproc":
         import ccdproc
         from astropy.stats import mad_std  # noqa: F401 - the documented dev_func alternative
-
-        from pipeline.stacking import parse_memory
+        from datas_pipeline.stacking.combine import parse_memory
 
         baseline = rss_mb()
         start = time.perf_counter()

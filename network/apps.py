@@ -6,8 +6,9 @@ class NetworkConfig(AppConfig):
     verbose_name = "Networks (tenants)"
 
     def ready(self) -> None:
-        from network import schedule_signals, schema  # noqa: F401  stale-list signals; OpenAPI auth extension
-        from pipeline.timedata import configure_time_data
+        from datas_pipeline.sky.timedata import configure_time_data
+
+        from network import celery, schedule_signals, schema  # noqa: F401  Celery app; stale-list signals; OpenAPI auth
 
         # Web processes, Celery workers, management commands and tests: astropy offline and
         # working past its bundled tables (DATAS_TIME_DATA_DOWNLOAD allows refreshes).

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import Any
 
+from datas_pipeline.sky.visibility import HorizonProfile, VisibilityError
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -47,7 +48,6 @@ from network.scheduling import (
     site_readiness,
 )
 from network.validators import parse_windows
-from network.visibility import HorizonProfile, VisibilityError
 from observations.models import Observation
 from sites.models import Site
 from targets.models import CampaignTarget, Target

@@ -15,14 +15,14 @@ from datetime import timedelta
 import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
+from datas_pipeline.detection.extract import extract_sources
+from datas_pipeline.errors import PipelineError, RegistrationError
 from django.conf import settings
 from django.utils import timezone
 
 from observations.frame_header import header_from_cards
 from observations.frames import Frame, ImageType, WcsSource
 from observations.states import FrameState
-from pipeline.errors import PipelineError, RegistrationError
-from pipeline.extract import extract_sources
 from targets.sky import angular_separation_deg, cone_search
 
 # Star positions kept per solved frame for later frames to match against.
@@ -148,7 +148,7 @@ def solve_frame(frame: Frame, image: np.ndarray) -> tuple[dict, str]:
     """
     if frame.image_type != ImageType.LIGHT:
         return {}, f"{frame.image_type or 'calibration'} frame: no astrometry"
-    from pipeline.solve import SolveHints, describe_wcs, propagate_wcs, solve_image
+    from datas_pipeline.astrometry.solve import SolveHints, describe_wcs, propagate_wcs, solve_image
 
     header = header_from_cards(frame.fits_header)
     shape = (frame.height, frame.width)

@@ -10,11 +10,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from astropy.io import fits
+from datas_pipeline.io.fitscheck import FitsSummary
+from datas_pipeline.io.headers import FrameHeader
 from django.conf import settings
 from django.utils import timezone
-
-from pipeline.fitscheck import FitsSummary
-from pipeline.headers import FrameHeader
 
 # Digital detectors (and FITS) post-date this; an earlier DATE-OBS is an unset camera clock.
 EARLIEST_OBSERVATION = datetime(1980, 1, 1, tzinfo=UTC)
@@ -100,7 +99,7 @@ def is_master(header: fits.Header) -> bool:
 def is_raw(header: fits.Header) -> bool:
     """A light as the camera read it: no calibration recorded in the header.
 
-    CALSTAT is what pipeline.calibration writes (and IRAF-era software did); HISTORY lines
+    CALSTAT is what datas_pipeline.calibration.masters writes (and IRAF-era software did); HISTORY lines
     naming calibration are how PixInsight, Siril and MaxIm DL record theirs.
     """
     if header.get("CALSTAT"):

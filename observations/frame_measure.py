@@ -1,10 +1,10 @@
 """The grade, calibration and photometry stages: measuring a light frame.
 
 Grading judges a frame against its session (the same site, filter and pointing within a
-night), using pipeline.grading, with a cloud check against the catalogue stars the WCS says
-should be there. Calibration picks the masters (pipeline.calibration_match) from the site's
+night), using datas_pipeline.detection.grading, with a cloud check against the catalogue stars the WCS says
+should be there. Calibration picks the masters (datas_pipeline.calibration.match) from the site's
 master frames; photometry applies them and measures the target against catalogue stars
-(pipeline.field_photometry).
+(datas_pipeline.photometry.field).
 """
 from __future__ import annotations
 
@@ -13,28 +13,28 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+from datas_pipeline.calibration.masters import Master, Sections, calibrate_frame, read_master
+from datas_pipeline.calibration.match import choose_masters
+from datas_pipeline.catalog.reference import CatalogError, tycho2_cone
+from datas_pipeline.detection.grading import FrameQuality, grade_session, measure_frame, quality_as_dict
+from datas_pipeline.io.fits import Frame as ImageFrame
+from datas_pipeline.io.headers import normalise_header
+from datas_pipeline.photometry.aperture import NoiseModel
+from datas_pipeline.photometry.differential import airmass as airmass_at
+from datas_pipeline.photometry.field import TargetNotInField, in_frame, measure_target
 
 from observations.frame_astrometry import frame_wcs, half_diagonal_deg
 from observations.frame_header import header_from_cards, is_raw
 from observations.frames import Frame, ImageType
 from observations.states import FrameState
 from observations.storage import local_copy
-from pipeline.calibration import Master, Sections, calibrate_frame, read_master
-from pipeline.calibration_match import choose_masters
-from pipeline.catalog import CatalogError, tycho2_cone
-from pipeline.differential import airmass as airmass_at
-from pipeline.field_photometry import TargetNotInField, in_frame, measure_target
-from pipeline.fitsio import Frame as ImageFrame
-from pipeline.grading import FrameQuality, grade_session, measure_frame, quality_as_dict
-from pipeline.headers import normalise_header
-from pipeline.photometry import NoiseModel
 from targets.models import Target
 from targets.sky import cone_search
 
 # Catalogue stars expected on any clear frame: the brightest of the field.
 CLOUD_CHECK_STARS = 30
 SESSION_HOURS = 12
-# Grade reasons (pipeline.grading) as short quality flags.
+# Grade reasons (datas_pipeline.detection.grading) as short quality flags.
 REASON_FLAGS = (("clouds", "clouds"), ("trailing", "trailing"), ("poor focus", "poor_focus"),
                 ("bright sky", "bright_sky"), ("no usable stars", "no_stars"))
 CATALOG_NAME = "Tycho-2 VT"

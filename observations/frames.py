@@ -2,7 +2,7 @@
 
 A frame is stored once per network (unique on its SHA-256), in the frame storage (the local
 disk or S3, see observations.storage) under a content-addressed key. The pipeline
-(observations.stages, run by the Celery chain in pipeline.tasks) fills in the rest: the
+(observations.stages, run by the Celery chain in observations.tasks) fills in the rest: the
 normalised header, the WCS and footprint, grades and flags, the calibration masters chosen,
 the photometry, and the observation it produced. ``state`` follows observations.states.
 
@@ -61,7 +61,7 @@ class Frame(models.Model):
     uploaded_with_key = models.ForeignKey(SiteKey, null=True, blank=True, on_delete=models.SET_NULL,
                                           related_name="+")
     uploaded_at = models.DateTimeField(default=timezone.now, editable=False)
-    # What the header says (pipeline.headers.FrameHeader.as_dict(), issues included)
+    # What the header says (datas_pipeline.io.headers.FrameHeader.as_dict(), issues included)
     image_type = models.CharField(max_length=8, choices=ImageType.choices, blank=True)
     is_master = models.BooleanField(default=False, help_text="A combined calibration master (bias, dark, flat).")
     observed_at = models.DateTimeField(null=True, blank=True, help_text="Mid-exposure, UTC.")

@@ -1,4 +1,4 @@
-"""Starting, re-running and resuming the per-frame pipeline (the Celery chain in pipeline.tasks)."""
+"""Starting, re-running and resuming the per-frame pipeline (the Celery chain in observations.tasks)."""
 from __future__ import annotations
 
 import logging
@@ -19,7 +19,7 @@ def start_frame_pipeline(frame_id: int) -> bool:
     A frame left waiting is picked up by `resume_stalled_frames` (the periodic
     ``pipeline.resume_stalled`` task, or ``manage.py frame_pipeline --resume``).
     """
-    from pipeline.tasks import frame_chain
+    from observations.tasks import frame_chain
 
     try:
         frame_chain(frame_id).apply_async()

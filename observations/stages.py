@@ -20,6 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from botocore.exceptions import ClientError
+from datas_pipeline.display.preview import PREVIEW_SIDE, THUMBNAIL_SIDE, preview_pngs
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.io.fits import read_frame
+from datas_pipeline.io.headers import normalise_header
 from django.db import InterfaceError, OperationalError
 
 from observations.frame_astrometry import SolveInProgress, solve_frame
@@ -29,10 +33,6 @@ from observations.frames import Frame, ImageType
 from observations.models import Observation, PositionSource
 from observations.states import StageOutOfOrder, complete_stage, fail, mark_started, needs
 from observations.storage import StorageUnavailable, local_copy, product_key, save_bytes
-from pipeline.errors import PipelineError
-from pipeline.fitsio import read_frame
-from pipeline.headers import normalise_header
-from pipeline.preview import PREVIEW_SIDE, THUMBNAIL_SIDE, preview_pngs
 from targets.coverage import refresh_coverage
 from targets.models import Target
 from targets.selectors import find_target_by_name

@@ -13,11 +13,11 @@ import io
 import zipfile
 from collections.abc import Sequence
 
+from datas_pipeline.sky.filters import resolve_filters
 from django.db.models import Q, Sum
 from django.utils import timezone
 
 from network.schedules import site_list, site_spec
-from network.scheduling.filters import resolve_filters
 from observations.exports import EkosOptions, tasking_files
 from observations.exports.tasking import (
     ExposureGoal,

@@ -1,7 +1,7 @@
 """Celery tasks of the frame pipeline: one task per stage, chained per frame.
 
-The one module of pipeline/ that imports Django (through observations.stages, which holds
-the stages themselves). Every task takes a frame id, is idempotent (observations.states),
+The stages themselves live in observations.stages; the science they call is datas_pipeline,
+which imports no Django. Every task takes a frame id, is idempotent (observations.states),
 acknowledges its message only when done (``acks_late``: a worker that dies mid-task leaves
 it to be delivered to another), retries transient failures with exponential backoff and
 jitter, and records permanent ones on the frame, which ends the chain.

@@ -16,6 +16,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
+from datas_pipeline.errors import FrameReadError
+from datas_pipeline.io.fitscheck import FitsSummary, check_fits_file
+from datas_pipeline.io.headers import normalise_header
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -37,9 +40,6 @@ from observations.storage import (
     sha256_of,
     staging_key,
 )
-from pipeline.errors import FrameReadError
-from pipeline.fitscheck import FitsSummary, check_fits_file
-from pipeline.headers import normalise_header
 from sites.models import Site
 from targets.models import Target
 

@@ -115,7 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_refresh_time_data(args: argparse.Namespace) -> int:
-    from pipeline.timedata import TimeDataError, refresh_time_data
+    from datas_pipeline.sky.timedata import TimeDataError, refresh_time_data
 
     try:
         status = refresh_time_data()

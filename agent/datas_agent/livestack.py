@@ -1,6 +1,6 @@
 """Live view: frames of a target join a registered running mean, and a stretched preview follows.
 
-One :class:`pipeline.livestack.LiveStacker` per (OBJECT, FILTER), so a night of several
+One :class:`datas_pipeline.stacking.live.LiveStacker` per (OBJECT, FILTER), so a night of several
 targets and filters gives one live stack each; a preview PNG (and optionally the stack as
 FITS) is written after every ``preview_every`` accepted frames of a stack, and once more when
 the stack is closed. Used three ways:
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the science is imported when a stack starts, not when the CLI is built
-    from pipeline.livestack import LiveFrameReport, LiveStacker
+    from datas_pipeline.stacking.live import LiveFrameReport, LiveStacker
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class TargetLiveStacks:
         key = (target, filter_name)
         stack = self.stacks.get(key)
         if stack is None:
-            from pipeline.livestack import LiveStacker
+            from datas_pipeline.stacking.live import LiveStacker
 
             stack = self.stacks[key] = _Stack(LiveStacker(**self.stacker_options))
             while len(self.stacks) > self.max_stacks:
@@ -180,8 +180,8 @@ class FolderRouter:
 
 def run_livestack_command(args: argparse.Namespace) -> int:
     """``datas-agent livestack``: stack a folder of FITS frames, once or as they arrive."""
-    from pipeline.errors import PipelineError
-    from pipeline.livestack import watch_folder
+    from datas_pipeline.errors import PipelineError
+    from datas_pipeline.stacking.live import watch_folder
 
     directory = Path(args.directory).expanduser()
     if not directory.is_dir():

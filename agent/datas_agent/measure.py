@@ -1,10 +1,10 @@
 """Measure a fresh frame at the telescope: sources, seeing, the target's photometry, quality flags.
 
-Uses the shared extraction (``pipeline.extract``) so the agent and the server measure alike.
+Uses the shared extraction (``datas_pipeline.detection.extract``) so the agent and the server measure alike.
 The target is found through the frame's WCS when it has one, otherwise at the frame centre
 (where the mount was pointed; flagged ``position_assumed``). Photometry is aperture
-photometry with a local sky annulus (``pipeline.photometry``), calibrated with an ensemble
-zero point (``pipeline.differential``) when the tasking lists comparison stars (``ra_deg``,
+photometry with a local sky annulus (``datas_pipeline.photometry.aperture``), calibrated with an ensemble
+zero point (``datas_pipeline.photometry.differential``) when the tasking lists comparison stars (``ra_deg``,
 ``dec_deg``, ``magnitude``) and the frame has a WCS; otherwise instrumental
 (``-2.5 log10(flux/exptime) + 25``).
 """
@@ -18,11 +18,10 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
-
-from pipeline.differential import Comparison, differential_magnitude
-from pipeline.errors import PipelineError
-from pipeline.extract import extract_sources
-from pipeline.photometry import NoiseModel, aperture_photometry
+from datas_pipeline.detection.extract import extract_sources
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.photometry.aperture import NoiseModel, aperture_photometry
+from datas_pipeline.photometry.differential import Comparison, differential_magnitude
 
 log = logging.getLogger(__name__)
 INSTRUMENTAL_ZERO_POINT = 25.0
@@ -162,7 +161,7 @@ def measure_frame(
 
 def _photometry(image: np.ndarray, sources: np.ndarray, target_index: int, exposure_s: float, wcs: WCS | None,
                 comparison_stars: list[dict] | None, radius_px: float, fwhm_px: float, gain: float) -> dict:
-    """Aperture photometry (``pipeline.photometry``), calibrated against comparisons when possible."""
+    """Aperture photometry (``datas_pipeline.photometry.aperture``), calibrated against comparisons when possible."""
     target = sources[target_index]
     aperture = max(1.5 * fwhm_px, 2.0)
     annulus = (3.0 * fwhm_px + 2.0, 5.0 * fwhm_px + 4.0)

@@ -2,7 +2,7 @@
 
 Also the conversion between catalogue (J2000) coordinates and the epoch-of-date (JNow)
 coordinates most mounts expect. The agent runs offline at many sites, for years:
-``pipeline.timedata`` keeps astropy from downloading and from failing past its tables.
+``datas_pipeline.sky.timedata`` keeps astropy from downloading and from failing past its tables.
 """
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import astropy.units as u
 import numpy as np
 from astropy.coordinates import FK5, AltAz, EarthLocation, SkyCoord, get_sun
 from astropy.time import Time
+from datas_pipeline.sky.timedata import configure_time_data
 
 from datas_agent.config import SafetyConfig, SiteConfig
 from datas_agent.drivers.base import J2000, JNOW
-from pipeline.timedata import configure_time_data
 
 # Offline, and working past the bundled tables' end (one warning, never an exception).
 configure_time_data()

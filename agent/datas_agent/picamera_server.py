@@ -48,7 +48,7 @@ class SyntheticSky:
         self.count = 0
 
     def capture(self, shutter_s: float, fmt: str) -> bytes:
-        from pipeline.synthetic import expose, random_stars, render_stars
+        from datas_pipeline.synthetic.fields import expose, random_stars, render_stars
 
         rng = np.random.default_rng(self.seed * 100003 + self.count)
         self.count += 1

@@ -14,19 +14,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from network.ephemeris import DEG
-from network.scheduling import scoring
-from network.scheduling.filters import coverage_table
-from network.scheduling.tables import SiteTable, TargetTable
-from network.visibility import (
+from datas_pipeline.sky.ephemeris import DEG
+from datas_pipeline.sky.filters import coverage_table
+from datas_pipeline.sky.visibility import (
     Observatory,
     bennett_refraction_deg,
     moon_altaz,
     site_frames,
     sun_altaz,
 )
-from network.windows import TargetVectors, availability_margin, best_before, constraint_margin
+from datas_pipeline.sky.windows import TargetVectors, availability_margin, best_before, constraint_margin
+
+from network.scheduling import scoring
+from network.scheduling.tables import SiteTable, TargetTable
 
 
 @dataclass

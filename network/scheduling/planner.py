@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+from datas_pipeline.sky import ephemeris as eph
+from datas_pipeline.sky.filters import resolve_filters
+from datas_pipeline.sky.visibility import dark_intervals, twilight_sun_altitude
 
-from network import ephemeris as eph
 from network.scheduling import scoring
 from network.scheduling.assignment import LazyGreedy, assign_urgent
 from network.scheduling.candidates import (
@@ -29,7 +31,6 @@ from network.scheduling.candidates import (
     refine_site,
     time_critical_candidates,
 )
-from network.scheduling.filters import resolve_filters
 from network.scheduling.specs import (
     FilterStep,
     NetworkSchedule,
@@ -41,7 +42,6 @@ from network.scheduling.specs import (
     iso,
 )
 from network.scheduling.tables import SiteTable, TargetTable
-from network.visibility import dark_intervals, twilight_sun_altitude
 
 # A list starting at dusk is evaluated this long after the twilight edge, so the Sun is
 # unambiguously below the limit there.

@@ -11,7 +11,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from network.visibility import HorizonProfile, Observatory
+from datas_pipeline.sky.visibility import HorizonProfile, Observatory
 
 POLICY_DIVERSE = "diverse"
 POLICY_REDUNDANT = "redundant"

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from datas_pipeline.sky.filters import pattern_index
 
-from network.scheduling.filters import pattern_index
 from network.scheduling.specs import POLICY_REDUNDANT, SchedulingError, SiteSpec, TargetSpec
 
 

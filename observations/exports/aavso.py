@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from astropy import units as u
 from astropy.coordinates import EarthLocation, SkyCoord
 from astropy.time import Time
+from datas_pipeline.sky.timedata import configure_time_data
 
 from observations.models import Observation
-from pipeline.timedata import configure_time_data
 
 COLUMNS = ("STARID", "DATE", "MAGNITUDE", "MAGERR", "FILTER", "TRANS", "MTYPE", "CNAME", "CMAG", "KNAME", "KMAG",
            "AIRMASS", "GROUP", "CHART", "NOTES")

@@ -13,11 +13,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-
-from network import ephemeris as eph
-from network.scheduling.filters import band_key, match_filter
-from network.visibility import Observatory, night_containing
-from network.windows import Window, observable_windows
+from datas_pipeline.sky import ephemeris as eph
+from datas_pipeline.sky.filters import band_key, match_filter
+from datas_pipeline.sky.visibility import Observatory, night_containing
+from datas_pipeline.sky.windows import Window, observable_windows
 
 
 class TaskingError(ValueError):

@@ -3,7 +3,7 @@
 Each function takes paths and settings, calls the science modules, and returns plain
 records ready for JSON. Problems with individual files are collected, not raised, so one
 bad frame in a night does not stop the rest; problems with the job itself raise
-:class:`~pipeline.errors.PipelineError`.
+:class:`~datas_pipeline.errors.PipelineError`.
 """
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import numpy as np
 from astropy.wcs import WCS
 from tqdm import tqdm
 
-from pipeline.calibration import (
+from datas_pipeline.calibration.defects import clean_cosmic_rays, clean_pixels, hot_pixel_map
+from datas_pipeline.calibration.masters import (
     CombineSettings,
     Master,
     Sections,
@@ -26,16 +27,33 @@ from pipeline.calibration import (
     prepare_raw,
     write_master,
 )
-from pipeline.calibration_match import MatchRules, choose_masters, load_master_library
-from pipeline.catalog import read_reference_catalog
-from pipeline.defects import clean_cosmic_rays, clean_pixels, hot_pixel_map
-from pipeline.differential import Comparison, PhotometryResult, differential_magnitude, header_airmass
-from pipeline.errors import NoStarsError, PipelineError
-from pipeline.extract import extract_sources
-from pipeline.fitsio import FITS_SUFFIXES, Frame, debayer_bilinear, is_fits_path, read_frame, write_frame
-from pipeline.grading import FrameQuality, GradingRules, SessionGrade, grade_session, measure_frame
-from pipeline.headers import normalise_header
-from pipeline.photometry import NoiseModel, aperture_photometry, recenter
+from datas_pipeline.calibration.match import MatchRules, choose_masters, load_master_library
+from datas_pipeline.catalog.reference import read_reference_catalog
+from datas_pipeline.detection.extract import extract_sources
+from datas_pipeline.detection.grading import (
+    FrameQuality,
+    GradingRules,
+    SessionGrade,
+    grade_session,
+    measure_frame,
+)
+from datas_pipeline.errors import NoStarsError, PipelineError
+from datas_pipeline.io.fits import (
+    FITS_SUFFIXES,
+    Frame,
+    debayer_bilinear,
+    is_fits_path,
+    read_frame,
+    write_frame,
+)
+from datas_pipeline.io.headers import normalise_header
+from datas_pipeline.photometry.aperture import NoiseModel, aperture_photometry, recenter
+from datas_pipeline.photometry.differential import (
+    Comparison,
+    PhotometryResult,
+    differential_magnitude,
+    header_airmass,
+)
 
 
 def fits_files(folder: str | Path, what: str = "frames") -> list[Path]:
@@ -245,7 +263,7 @@ def measure_target(
     """
     wcs = celestial_wcs(frame)
     if wcs is None:
-        raise PipelineError(f"{frame.path}: no WCS in the header; solve it first (python -m pipeline solve)")
+        raise PipelineError(f"{frame.path}: no WCS in the header; solve it first (datas-pipeline solve)")
     info = normalise_header(frame.header)
     e_per_adu = gain if gain is not None else info.electrons_per_adu
     if e_per_adu is None:

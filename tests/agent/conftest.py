@@ -19,7 +19,8 @@ from tests.agent.fake_portal import FakePortal  # noqa: E402
 def agent_env(**extra: str) -> dict[str, str]:
     """Environment for a ``python -m datas_agent`` child process run from the checkout."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(AGENT_SRC), str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    paths = [str(AGENT_SRC), str(ROOT / "pipeline"), str(ROOT), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(paths).rstrip(os.pathsep)
     env.pop("DATAS_AGENT_API_KEY", None)
     env.update(extra)
     return env

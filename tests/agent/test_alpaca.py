@@ -10,8 +10,8 @@ from datas_agent.config import load_config
 from datas_agent.drivers import open_rig
 from datas_agent.drivers.base import ExposureRequest
 from datas_agent.errors import DriverError
+from datas_pipeline.detection.extract import extract_sources
 
-from pipeline.extract import extract_sources
 from tests.agent.conftest import agent_env, write_config
 from tests.agent.fake_portal import FakePortal
 from tests.agent.simulators import AlpacaSimulators, alpaca_available, free_port

@@ -57,8 +57,7 @@ def deepest_night_with_this_sky(latitude, longitude):
     import datetime as dt
 
     import numpy as np
-
-    from network.visibility import moon_altaz, sun_altaz
+    from datas_pipeline.sky.visibility import moon_altaz, sun_altaz
 
     times = dt.datetime.now(dt.UTC).timestamp() + np.arange(1, 400) * 86400.0 / 1.00273790935
     sun = sun_altaz(latitude, longitude, times)[0][0]

@@ -16,8 +16,8 @@ from datas_agent.drivers import open_rig
 from datas_agent.drivers.base import ExposureRequest
 from datas_agent.errors import DriverCrashedError, DriverError
 from datas_agent.tycho import cone
+from datas_pipeline.detection.extract import extract_sources
 
-from pipeline.extract import extract_sources
 from tests.agent.conftest import agent_env, write_config
 from tests.agent.fake_portal import FakePortal
 from tests.agent.simulators import IndiServer, free_port, indi_available, tycho_catalogue

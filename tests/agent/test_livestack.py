@@ -13,9 +13,9 @@ from datas_agent.cli import main
 from datas_agent.config import load_config
 from datas_agent.errors import ConfigError
 from datas_agent.livestack import TargetLiveStacks
+from datas_pipeline.synthetic.sequence import Pose, make_sequence
 from PIL import Image
 
-from pipeline.synthetic_sequence import Pose, make_sequence
 from tests.agent.conftest import agent_env, write_config
 from tests.agent.fake_portal import FakePortal
 from tests.agent.test_loop import make_agent, night_targets

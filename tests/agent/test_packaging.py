@@ -1,4 +1,4 @@
-"""The agent installs on its own: a wheel carrying the shared pipeline science, and no Django anywhere."""
+"""The agent installs on its own: a wheel that depends on datas-pipeline, and no Django anywhere."""
 from __future__ import annotations
 
 import subprocess
@@ -27,14 +27,18 @@ def test_no_module_of_the_agent_imports_django_or_the_portal():
 
 
 @pytest.mark.slow
-def test_wheel_bundles_the_pipeline_science(tmp_path):
+def test_wheel_depends_on_the_pipeline_distribution(tmp_path):
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path),
                             str(ROOT / "agent")], capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr[-2000:]
     (wheel,) = tmp_path.glob("datas_agent-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
+    archive = zipfile.ZipFile(wheel)
+    names = set(archive.namelist())
     assert "datas_agent/cli.py" in names and "datas_agent/example_config.yaml" in names
-    assert {"pipeline/extract.py", "pipeline/photometry.py", "pipeline/differential.py"} <= names
-    assert "pipeline/tasks.py" not in names and not any(n.startswith(("network/", "sites/")) for n in names)
+    # The science is a dependency, not a copy; nothing of the portal ships.
+    assert not any(n.startswith(("pipeline/", "datas_pipeline/", "network/", "sites/", "observations/"))
+                   for n in names)
+    metadata = archive.read(next(n for n in names if n.endswith("METADATA"))).decode()
+    assert "Requires-Dist: datas-pipeline>=0.1" in metadata
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "datas-agent = datas_agent.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "datas-agent = datas_agent.cli:main" in archive.read(entry_points).decode()

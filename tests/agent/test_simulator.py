@@ -49,7 +49,7 @@ def test_frame_has_the_sky_where_the_wcs_says(rig):
     x, y = wcs.world_to_pixel_values(truth.ra, truth.dec)
     inside = (x > 10) & (x < 500) & (y > 10) & (y < 500)
     assert inside.sum() >= 3
-    from pipeline.extract import extract_sources
+    from datas_pipeline.detection.extract import extract_sources
     found = extract_sources(exposure.data.astype(np.float32))
     for xi, yi in zip(x[inside], y[inside], strict=True):
         d = np.hypot(found["x"] - xi, found["y"] - yi).min()
@@ -74,7 +74,7 @@ def test_ensemble_photometry_recovers_the_target_magnitude(rig):
     assert m.photometry["error"] < 0.03
     assert m.astrometry["ra_deg"] == pytest.approx(target_ra, abs=0.5 / 3600)
     assert m.astrometry["dec_deg"] == pytest.approx(target_dec, abs=0.5 / 3600)
-    # pipeline.extract derives FWHM from the half-light radius, which Moffat wings inflate by ~20 %.
+    # datas_pipeline.detection.extract derives FWHM from the half-light radius, which Moffat wings inflate by ~20 %.
     assert m.seeing_arcsec == pytest.approx(3.0 * 206.265 * 5.0 / 400, rel=0.3)
     assert "position_assumed" not in m.flags
 

@@ -25,8 +25,7 @@ def same_sky_in_the_dark(latitude: float, longitude: float, when: dt.datetime | 
     night (freeze ``network.schedules._now`` at the result).
     """
     import numpy as np
-
-    from network.visibility import moon_altaz, sun_altaz
+    from datas_pipeline.sky.visibility import moon_altaz, sun_altaz
 
     start = (when or dt.datetime.now(dt.UTC)).timestamp()
     times = start + np.arange(1, 400) * 86400.0 / 1.00273790935

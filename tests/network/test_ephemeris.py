@@ -3,9 +3,9 @@ import datetime as dt
 
 import numpy as np
 import pytest
+from datas_pipeline.sky import ephemeris as eph
+from datas_pipeline.sky import visibility as vis
 
-from network import ephemeris as eph
-from network import visibility as vis
 from tests.network import reference as ref
 
 YEAR_2026 = eph.to_unix(dt.datetime(2026, 1, 1, tzinfo=dt.UTC)) + np.arange(0, 365, 7.3) * 86400 + 3600 * 5.5

@@ -3,10 +3,10 @@ import datetime as dt
 
 import numpy as np
 import pytest
+from datas_pipeline.sky import ephemeris as eph
+from datas_pipeline.sky import visibility as vis
+from datas_pipeline.sky.windows import availability_margin, best_time, observable_windows
 
-from network import ephemeris as eph
-from network import visibility as vis
-from network.windows import availability_margin, best_time, observable_windows
 from tests.network import reference as ref
 
 NIGHT_START = float(eph.to_unix(dt.datetime(2026, 1, 10, 12, tzinfo=dt.UTC)))

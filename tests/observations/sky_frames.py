@@ -12,9 +12,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
-
-from pipeline.catalog import tycho2_cone
-from pipeline.synthetic import STAR_DTYPE, catalog_stars, expose, make_wcs, sky_image
+from datas_pipeline.catalog.reference import tycho2_cone
+from datas_pipeline.synthetic.fields import STAR_DTYPE, catalog_stars, expose, make_wcs, sky_image
 
 SHAPE = (512, 512)
 SCALE_ARCSEC = 10.0

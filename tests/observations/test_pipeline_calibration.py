@@ -5,15 +5,22 @@ import io
 import numpy as np
 import pytest
 from astropy.io import fits
+from datas_pipeline.catalog.reference import tycho2_cone
+from datas_pipeline.synthetic.fields import (
+    STAR_DTYPE,
+    catalog_stars,
+    make_detector,
+    make_wcs,
+    read_out,
+    sky_image,
+)
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 import observations.stages as stages
 from network.celery import app
 from observations.frames import Frame
 from observations.storage import StorageUnavailable
-from pipeline.catalog import tycho2_cone
-from pipeline.synthetic import STAR_DTYPE, catalog_stars, make_detector, make_wcs, read_out, sky_image
-from pipeline.tasks import MAX_RETRIES, backoff_seconds, frame_chain
+from observations.tasks import MAX_RETRIES, backoff_seconds, frame_chain
 from tests.network.api_helpers import agent_client
 from tests.network.factories import build_world, make_target
 from tests.observations.sky_frames import (

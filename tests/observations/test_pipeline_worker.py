@@ -21,7 +21,7 @@ from network.celery import app
 from observations.frames import Frame
 from observations.models import Observation
 from observations.states import STAGES
-from pipeline.tasks import frame_chain
+from observations.tasks import frame_chain
 from tests.network.api_helpers import agent_client
 from tests.network.factories import build_world, make_target
 from tests.observations.conftest import stored_files

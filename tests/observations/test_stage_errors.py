@@ -7,7 +7,7 @@ import observations.stages as stages
 from observations.frames import Frame
 from observations.states import FrameState
 from observations.storage import StorageUnavailable
-from pipeline.tasks import backoff_seconds
+from observations.tasks import backoff_seconds
 from tests.network.factories import build_world
 from tests.observations.frame_factories import make_frame
 

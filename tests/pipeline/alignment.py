@@ -1,7 +1,7 @@
 """Register frames on one reference and resample them onto its grid: registration + warp.
 
 The glue the command line, colour combination and tests share. Frames that fail a
-registration gate are not resampled; their :class:`~pipeline.registration.Registration`
+registration gate are not resampled; their :class:`~datas_pipeline.registration.register.Registration`
 says why.
 """
 from __future__ import annotations
@@ -10,15 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from pipeline.registration import (
+from datas_pipeline.registration.register import (
     ReferenceStars,
     Registration,
     RegistrationGates,
     prepare_reference,
     register_image,
 )
-from pipeline.warp import Warped, warp_image
+from datas_pipeline.registration.warp import Warped, warp_image
 
 
 @dataclass

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 from astropy.io import fits
-
-from pipeline.calibration import (
+from datas_pipeline.calibration.defects import bad_pixel_map, clean_cosmic_rays, clean_pixels, hot_pixel_map
+from datas_pipeline.calibration.masters import (
     CCDPROC_SIGMA_CLIP,
     CalibrationError,
     CombineSettings,
@@ -17,9 +17,8 @@ from pipeline.calibration import (
     read_master,
     write_master,
 )
-from pipeline.defects import bad_pixel_map, clean_cosmic_rays, clean_pixels, hot_pixel_map
-from pipeline.fitsio import Frame
-from pipeline.synthetic import add_cosmic_rays, make_detector, random_stars, read_out, sky_image
+from datas_pipeline.io.fits import Frame
+from datas_pipeline.synthetic.fields import add_cosmic_rays, make_detector, random_stars, read_out, sky_image
 
 from .calibration_data import calibration_set, ccdproc_reduction, raw_light
 
@@ -115,7 +114,7 @@ def test_masters_round_trip_and_memory_mapped_stacks_agree(camera, tmp_path):
     stack[3, 5, 5] = 1e5
     in_memory, rejected = combine_stack(stack, CombineSettings(band_rows=7))
     assert rejected >= 1 and abs(in_memory[5, 5] - 100) < 10
-    from pipeline import calibration
+    from datas_pipeline.calibration import masters as calibration
 
     darks = take("DARK", 300.0, n=3)
     on_disk = calibration._combine_frames(darks, lambda f: f.data, CombineSettings(), budget=0)[0]
@@ -159,7 +158,9 @@ def test_cosmic_rays_are_found_without_eating_stars():
 
 
 def test_one_robust_sigma_everywhere():
-    from pipeline import defects, grading, robust
+    from datas_pipeline import robust
+    from datas_pipeline.calibration import defects
+    from datas_pipeline.detection import grading
 
     rng = np.random.default_rng(3)
     values = rng.normal(10.0, 2.0, 200_001)

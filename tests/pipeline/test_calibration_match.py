@@ -3,10 +3,9 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-
-from pipeline.calibration import Master, write_master
-from pipeline.calibration_match import MatchRules, choose_master, choose_masters, load_master_library
-from pipeline.headers import normalise_header
+from datas_pipeline.calibration.masters import Master, write_master
+from datas_pipeline.calibration.match import MatchRules, choose_master, choose_masters, load_master_library
+from datas_pipeline.io.headers import normalise_header
 
 SHAPE = (20, 30)
 

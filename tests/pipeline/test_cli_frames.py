@@ -7,12 +7,11 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
-
-from pipeline.__main__ import main
-from pipeline.catalog import tycho2_cone
-from pipeline.fitsio import read_frame, write_frame
-from pipeline.solve import wcs_to_header
-from pipeline.synthetic import (
+from datas_pipeline.astrometry.solve import wcs_to_header
+from datas_pipeline.catalog.reference import tycho2_cone
+from datas_pipeline.cli.main import main
+from datas_pipeline.io.fits import read_frame, write_frame
+from datas_pipeline.synthetic.fields import (
     catalog_stars,
     expose,
     make_detector,
@@ -232,7 +231,7 @@ def test_solve_writes_the_wcs_into_the_header(tmp_path):
     path = write_frame(tmp_path / "pleiades.fits", image, header, dtype=np.uint16)
     out = tmp_path / "s.json"
     # Through a real process: the exit status and a clean stderr are what a script sees.
-    done = subprocess.run([sys.executable, "-m", "pipeline", "solve", str(path), "--json", str(out),
+    done = subprocess.run([sys.executable, "-m", "datas_pipeline", "solve", str(path), "--json", str(out),
                            "--cpu-limit", "20", "--timeout", "60"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     record = json.loads(out.read_text())
@@ -277,8 +276,8 @@ def test_numeric_options_are_checked(capsys, tmp_path):
         assert exc.value.code == 2
         err = capsys.readouterr().err
         assert "must be" in err or "not a finite number" in err, err
-    from pipeline.errors import PipelineError
-    from pipeline.extract import extract_sources
+    from datas_pipeline.detection.extract import extract_sources
+    from datas_pipeline.errors import PipelineError
 
     with pytest.raises(PipelineError, match="max_sources"):
         extract_sources(np.ones((64, 64), np.float32), max_sources=-5)

@@ -5,11 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
+from datas_pipeline.cli.main import main
+from datas_pipeline.io.fits import write_frame
+from datas_pipeline.synthetic.sequence import Pose, make_sequence
 from PIL import Image
-
-from pipeline.__main__ import main
-from pipeline.fitsio import write_frame
-from pipeline.synthetic_sequence import Pose, make_sequence
 
 POSES = [Pose(), Pose(4.3, -2.1, 0.3), Pose(-3.7, 5.2, -0.4), Pose(2.0, 2.0, 0.1), Pose(1.1, -0.9, 0.2)]
 
@@ -183,8 +182,8 @@ def test_stack_refuses_bad_limits_before_stacking(lights, tmp_path, capsys):
             main(["stack", str(paths[0]), "--out", str(tmp_path / "m.fits"), "--low", low, "--high", high])
         assert exc.value.code == 2
     assert not (tmp_path / "m.fits").exists()
-    from pipeline.errors import StackingError
-    from pipeline.stacking import StackOptions, stack_frames
+    from datas_pipeline.errors import StackingError
+    from datas_pipeline.stacking.combine import StackOptions, stack_frames
 
     with pytest.raises(StackingError, match="finite"):
         stack_frames([np.zeros((4, 4))] * 3, StackOptions(high=float("nan")))

@@ -2,13 +2,12 @@
 import numpy as np
 import pytest
 import sep
+from datas_pipeline.display.color import combine_palette, combine_rgb, lrgb, render_color
+from datas_pipeline.errors import ColorError
+from datas_pipeline.registration.stars import find_control_stars
+from datas_pipeline.synthetic.fields import expose, random_stars, render_stars
+from datas_pipeline.synthetic.sequence import Pose
 from PIL import Image
-
-from pipeline.color import combine_palette, combine_rgb, lrgb, render_color
-from pipeline.errors import ColorError
-from pipeline.registration_stars import find_control_stars
-from pipeline.synthetic import expose, random_stars, render_stars
-from pipeline.synthetic_sequence import Pose
 
 SHAPE = (256, 256)
 RESPONSE = {"R": 0.6, "G": 1.0, "B": 1.4}

@@ -4,10 +4,9 @@ import warnings
 import numpy as np
 import pytest
 from astropy.io import fits
-
-from pipeline.errors import PipelineError
-from pipeline.extract import FLAG_SATURATED, estimate_background, extract_sources
-from pipeline.synthetic import expose, random_stars, render_stars
+from datas_pipeline.detection.extract import FLAG_SATURATED, estimate_background, extract_sources
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.synthetic.fields import expose, random_stars, render_stars
 
 CATALOG_NAMES = ["number", "x", "y", "xwin", "ywin", "x2", "y2", "xy", "errx2", "erry2", "errxy", "a", "flux_aper", "fluxerr_aper", "kron_radius", "flux_auto", "fluxerr_auto", "fr01", "fr05", "fr06", "flags"]
 

@@ -1,10 +1,9 @@
-"""pipeline.fitscheck: complete FITS images pass; everything else is named for what it is."""
+"""datas_pipeline.io.fitscheck: complete FITS images pass; everything else is named for what it is."""
 import numpy as np
 import pytest
 from astropy.io import fits
-
-from pipeline.errors import FrameReadError
-from pipeline.fitscheck import check_fits_file, describe_signature
+from datas_pipeline.errors import FrameReadError
+from datas_pipeline.io.fitscheck import check_fits_file, describe_signature
 
 
 def write(path, hdus):

@@ -2,9 +2,8 @@
 import numpy as np
 import pytest
 from astropy.io import fits
-
-from pipeline.errors import FrameReadError, PipelineError
-from pipeline.fitsio import (
+from datas_pipeline.errors import FrameReadError, PipelineError
+from datas_pipeline.io.fits import (
     BAYER_PATTERNS,
     bayer_masks,
     bayer_pattern,
@@ -158,7 +157,7 @@ def test_bayer_offsets_shift_the_pattern_and_unknown_patterns_are_refused():
 
 
 def test_read_header_is_the_image_hdus_merged_header(tmp_path):
-    from pipeline.fitsio import read_header
+    from datas_pipeline.io.fits import read_header
 
     image = fits.ImageHDU(np.zeros((4, 5), np.float32), header=fits.Header({"FILTER": "Ha", "INHERIT": True}))
     path = tmp_path / "mef.fits"
@@ -180,7 +179,7 @@ def test_write_frame_to_an_unwritable_path_is_a_pipeline_error(tmp_path):
 
 
 def test_is_fits_path_is_case_blind_and_knows_fz():
-    from pipeline.fitsio import is_fits_path
+    from datas_pipeline.io.fits import is_fits_path
 
     assert all(is_fits_path(n) for n in ("A1.FIT", "a2.fits.fz", "a3.fts", "b.Fits"))
     assert not any(is_fits_path(n) for n in ("notes.txt", "a.png", "fits", "a.fits.gz"))

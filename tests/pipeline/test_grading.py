@@ -1,10 +1,9 @@
 """Grading: a session with one dimmed, one trailed, one blurred and one bright-sky frame."""
 import numpy as np
 import pytest
-
-from pipeline.errors import PipelineError
-from pipeline.grading import GradingRules, grade_session, measure_frame
-from pipeline.synthetic import expose, random_stars, satellite_streak, sky_image
+from datas_pipeline.detection.grading import GradingRules, grade_session, measure_frame
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.synthetic.fields import expose, random_stars, satellite_streak, sky_image
 
 SHAPE = (288, 288)
 SEEING = [3.1, 3.0, 2.7, 3.2, 3.05, 2.95, 3.15, 3.1]  # FWHM (px) of the good frames; good2 is the sharpest

@@ -3,9 +3,8 @@ from datetime import UTC, datetime
 
 import pytest
 from astropy.io import fits
-
-from pipeline.fitsio import read_frame
-from pipeline.headers import normalise_header, parse_angle
+from datas_pipeline.io.fits import read_frame
+from datas_pipeline.io.headers import normalise_header, parse_angle
 
 
 def nina_header(**changes) -> fits.Header:

@@ -1,13 +1,12 @@
 """Live stacking: registration with rotation, refusals with reasons, equality with the batch mean."""
 import numpy as np
 import pytest
+from datas_pipeline.io.fits import write_frame
+from datas_pipeline.registration.register import prepare_reference, register_image
+from datas_pipeline.registration.warp import warp_image
+from datas_pipeline.stacking.live import LiveStacker, watch_folder
+from datas_pipeline.synthetic.sequence import Pose, inject_cosmic_rays, make_sequence
 from PIL import Image
-
-from pipeline.fitsio import write_frame
-from pipeline.livestack import LiveStacker, watch_folder
-from pipeline.registration import prepare_reference, register_image
-from pipeline.synthetic_sequence import Pose, inject_cosmic_rays, make_sequence
-from pipeline.warp import warp_image
 
 POSES = [Pose(), Pose(3.2, -1.7, 0.4), Pose(-5.1, 2.2, -0.6), Pose(1.0, 1.0, 0.2), Pose(4.4, 4.1, 180.3),
          Pose(-2.5, 3.3, 179.6), Pose(0.5, -4.0, 0.1), Pose(2.0, 2.0, 0.0)]
@@ -104,7 +103,7 @@ def test_files_bad_input_and_a_watched_folder(sequence, tmp_path):
     with Image.open(preview) as png:
         assert png.size == (256, 256) and png.mode == "L"
     saved = stacker.save(tmp_path / "live.fits")
-    from pipeline.fitsio import read_frame
+    from datas_pipeline.io.fits import read_frame
     assert read_frame(saved).header["NCOMBINE"] == 3
 
 

@@ -4,8 +4,10 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 from astropy.io import fits
-
-from pipeline.differential import (
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.io.headers import normalise_header
+from datas_pipeline.photometry.aperture import NoiseModel, aperture_photometry, recenter
+from datas_pipeline.photometry.differential import (
     Comparison,
     airmass,
     differential_magnitude,
@@ -13,10 +15,7 @@ from pipeline.differential import (
     header_airmass,
     kasten_young_airmass,
 )
-from pipeline.errors import PipelineError
-from pipeline.headers import normalise_header
-from pipeline.photometry import NoiseModel, aperture_photometry, recenter
-from pipeline.synthetic import moffat_alpha, random_stars, render_stars
+from datas_pipeline.synthetic.fields import moffat_alpha, random_stars, render_stars
 
 SHAPE = (200, 200)
 GAIN, READ_NOISE, DARK, EXPOSURE, SKY_E = 1.6, 7.0, 0.5, 60.0, 300.0

@@ -1,10 +1,9 @@
 import io
 
 import numpy as np
+from datas_pipeline.display.preview import preview_pngs
+from datas_pipeline.synthetic.fields import star_field
 from PIL import Image
-
-from pipeline.preview import preview_pngs
-from pipeline.synthetic import star_field
 
 
 def test_previews_fit_their_sizes_and_show_the_stars_north_up():

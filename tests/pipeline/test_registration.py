@@ -3,18 +3,17 @@ import re
 
 import numpy as np
 import pytest
-
-from pipeline.errors import RegistrationError
-from pipeline.extract import extract_sources
-from pipeline.registration import (
+from datas_pipeline.detection.extract import extract_sources
+from datas_pipeline.errors import RegistrationError
+from datas_pipeline.registration.register import (
     RegistrationGates,
     prepare_reference,
     register_image,
     register_sequence,
     register_stars,
 )
-from pipeline.registration_stars import find_control_stars
-from pipeline.synthetic_sequence import Pose, make_sequence
+from datas_pipeline.registration.stars import find_control_stars
+from datas_pipeline.synthetic.sequence import Pose, make_sequence
 
 CORNER_LIMIT_PX = 0.05
 

@@ -3,12 +3,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.wcs import Sip
-
-from pipeline.catalog import tycho2_cone
-from pipeline.errors import NoStarsError, RegistrationError
-from pipeline.extract import extract_sources
-from pipeline.headers import normalise_header
-from pipeline.solve import (
+from datas_pipeline.astrometry.solve import (
     SolveError,
     SolveHints,
     available_solvers,
@@ -17,7 +12,11 @@ from pipeline.solve import (
     solve_image,
     wcs_to_header,
 )
-from pipeline.synthetic import catalog_stars, expose, make_wcs, sky_image
+from datas_pipeline.catalog.reference import tycho2_cone
+from datas_pipeline.detection.extract import extract_sources
+from datas_pipeline.errors import NoStarsError, RegistrationError
+from datas_pipeline.io.headers import normalise_header
+from datas_pipeline.synthetic.fields import catalog_stars, expose, make_wcs, sky_image
 
 SHAPE = (512, 512)
 

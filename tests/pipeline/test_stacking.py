@@ -2,13 +2,13 @@
 import numpy as np
 import pytest
 import sep
+from datas_pipeline.errors import FrameReadError, StackingError
+from datas_pipeline.io.fits import read_frame, write_frame
+from datas_pipeline.stacking.combine import StackOptions, parse_memory, stack_frames, write_master
+from datas_pipeline.synthetic.sequence import inject_cosmic_rays, inject_trail, make_sequence
 from scipy.ndimage import binary_dilation
 
-from pipeline.align import align_frames
-from pipeline.errors import FrameReadError, StackingError
-from pipeline.fitsio import read_frame, write_frame
-from pipeline.stacking import StackOptions, parse_memory, stack_frames, write_master
-from pipeline.synthetic_sequence import inject_cosmic_rays, inject_trail, make_sequence
+from tests.pipeline.alignment import align_frames
 
 SKY, NOISE = 1000.0, 30.0
 

@@ -5,11 +5,10 @@ import subprocess
 import numpy as np
 import pytest
 from astropy.io import fits
-
-from pipeline.fitsio import write_frame
-from pipeline.registration import prepare_reference, register_image
-from pipeline.stacking import StackOptions, stack_frames
-from pipeline.synthetic_sequence import Pose, make_sequence
+from datas_pipeline.io.fits import write_frame
+from datas_pipeline.registration.register import prepare_reference, register_image
+from datas_pipeline.stacking.combine import StackOptions, stack_frames
+from datas_pipeline.synthetic.sequence import Pose, make_sequence
 
 
 def frames_with_outliers(n=9, shape=(48, 64), seed=3):

@@ -5,11 +5,18 @@ import zlib
 import numpy as np
 import pytest
 import tifffile
+from datas_pipeline.display.stretch import (
+    asinh_stretch,
+    auto_stretch,
+    mtf,
+    quantise,
+    render,
+    save_display,
+    thumbnail,
+)
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.synthetic.fields import star_field
 from PIL import Image
-
-from pipeline.errors import PipelineError
-from pipeline.stretch import asinh_stretch, auto_stretch, mtf, quantise, render, save_display, thumbnail
-from pipeline.synthetic import star_field
 
 
 def test_midtones_transfer_function_fixed_points():

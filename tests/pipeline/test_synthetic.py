@@ -1,8 +1,7 @@
 """The synthetic generator is the truth for the science tests, so it is tested first."""
 import numpy as np
-
-from pipeline.extract import extract_sources
-from pipeline.synthetic import random_stars, render_stars, star_field, transform_points
+from datas_pipeline.detection.extract import extract_sources
+from datas_pipeline.synthetic.fields import random_stars, render_stars, star_field, transform_points
 
 
 def test_rendered_flux_is_conserved():
@@ -35,7 +34,7 @@ def test_random_stars_seeded():
 
 
 def test_trailing_keeps_the_flux_and_smears_along_the_drift():
-    from pipeline.synthetic import STAR_DTYPE
+    from datas_pipeline.synthetic.fields import STAR_DTYPE
 
     star = np.array([(60.0, 50.0, 1e5)], dtype=STAR_DTYPE)
     image = render_stars((100, 120), star, fwhm=3.0, trail=(20.0, 0.0))
@@ -47,7 +46,7 @@ def test_trailing_keeps_the_flux_and_smears_along_the_drift():
 
 
 def test_detector_truth_is_consistent():
-    from pipeline.synthetic import make_detector, read_out
+    from datas_pipeline.synthetic.fields import make_detector, read_out
 
     rng = np.random.default_rng(2)
     det = make_detector((80, 100), rng, overscan_columns=8, hot_fraction=2e-3)
@@ -63,7 +62,7 @@ def test_detector_truth_is_consistent():
 
 
 def test_satellite_streak_and_cosmic_rays():
-    from pipeline.synthetic import add_cosmic_rays, satellite_streak
+    from datas_pipeline.synthetic.fields import add_cosmic_rays, satellite_streak
 
     streak = satellite_streak((100, 200), (10.0, 20.0), (190.0, 80.0), electrons_per_px=400.0, width_fwhm=2.0)
     # Integrated across the trail: 400 e- x the Gaussian's area (sigma = 2 / 2.3548) per unit length.
@@ -77,8 +76,8 @@ def test_satellite_streak_and_cosmic_rays():
 
 
 def test_inject_trail_is_the_satellite_streak_through_the_frame():
-    from pipeline.synthetic import satellite_streak
-    from pipeline.synthetic_sequence import inject_trail
+    from datas_pipeline.synthetic.fields import satellite_streak
+    from datas_pipeline.synthetic.sequence import inject_trail
 
     image = np.zeros((80, 120), np.float64)
     mask = inject_trail(image, np.random.default_rng(8), amplitude_adu=1000.0, width_px=2.0)

@@ -3,14 +3,13 @@ import cmath
 
 import numpy as np
 import pytest
-
-from pipeline.errors import PipelineError
-from pipeline.registration import prepare_reference, register_image
-from pipeline.registration_models import Transform, fit_transform, similarity_matrix
-from pipeline.registration_stars import find_control_stars
-from pipeline.synthetic import render_stars
-from pipeline.synthetic_sequence import Pose, make_sequence
-from pipeline.warp import warp_image
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.registration.register import prepare_reference, register_image
+from datas_pipeline.registration.stars import find_control_stars
+from datas_pipeline.registration.transforms import Transform, fit_transform, similarity_matrix
+from datas_pipeline.registration.warp import warp_image
+from datas_pipeline.synthetic.fields import render_stars
+from datas_pipeline.synthetic.sequence import Pose, make_sequence
 
 SHAPE = (200, 240)
 

@@ -53,11 +53,12 @@ def agent_command() -> list[str]:
 
 
 def import_roots() -> list[str]:
-    """Where this process found datas_agent and pipeline, so the child finds the same code."""
-    import datas_agent
-    import pipeline
+    """Where this process found datas_agent and datas_pipeline, so the child finds the same code."""
+    import datas_pipeline
 
-    return sorted({str(Path(module.__file__).resolve().parent.parent) for module in (datas_agent, pipeline)})
+    import datas_agent
+
+    return sorted({str(Path(module.__file__).resolve().parent.parent) for module in (datas_agent, datas_pipeline)})
 
 
 def _accept(listener: Listener) -> Connection | None:

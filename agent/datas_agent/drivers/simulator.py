@@ -4,7 +4,7 @@ The sky is cut into 1 deg x 1 deg cells in (RA, Dec); each cell's stars are draw
 generator seeded with the cell (and the backend's ``seed``), so the same pointing always shows
 the same stars, on any machine. The observed target is added at its J2000 position with its
 magnitude, so photometry has a known truth. Frames carry an exact TAN WCS and have Poisson
-and read noise (``pipeline.synthetic``).
+and read noise (``datas_pipeline.synthetic.fields``).
 
 Options (``hardware.simulator``): ``seed``, ``width``, ``height`` (px), ``fwhm_px``,
 ``sky_e`` (sky electrons per pixel per second), ``zero_point`` (magnitude giving 1 e-/s),
@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from astropy.wcs import WCS
+from datas_pipeline.synthetic.fields import STAR_DTYPE, expose, render_stars
 
 from datas_agent.drivers.base import (
     JNOW,
@@ -31,7 +32,6 @@ from datas_agent.drivers.base import (
 )
 from datas_agent.errors import DriverError
 from datas_agent.observability import from_mount_equinox
-from pipeline.synthetic import STAR_DTYPE, expose, render_stars
 
 DEFAULT_FILTERS = ("B", "V", "R", "I", "L")
 SATURATION_ADU = 65535

@@ -1,12 +1,11 @@
 """``manage.py refresh_time_data``: download fresh Earth-orientation tables, on demand.
 
 The portal never downloads them by itself (unless ``DATAS_TIME_DATA_DOWNLOAD`` is set); the
-tables bundled with astropy keep it working offline, at the accuracy ``pipeline.timedata``
+tables bundled with astropy keep it working offline, at the accuracy ``datas_pipeline.sky.timedata``
 states. Run this where there is internet to bring UT1-UTC back to full accuracy.
 """
+from datas_pipeline.sky.timedata import TimeDataError, configure_time_data, refresh_time_data
 from django.core.management.base import BaseCommand, CommandError
-
-from pipeline.timedata import TimeDataError, configure_time_data, refresh_time_data
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 """Plate solving: astrometry.net's solve-field on our own star list, and WCS propagation.
 
-The solver is given the brightest sources from :func:`pipeline.extract.extract_sources` as
+The solver is given the brightest sources from :func:`datas_pipeline.detection.extract.extract_sources` as
 an x/y list (no image I/O, no second extraction), hints when known (pointing and radius;
 pixel scale from focal length and pixel size), a CPU limit and a wall-clock timeout after
 which the whole process group is killed. The result carries the WCS and its quality: the
@@ -27,8 +27,13 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
-from pipeline.errors import NoStarsError, PipelineError, RegistrationError
-from pipeline.registration import Registration, RegistrationGates, prepare_reference, register_stars
+from datas_pipeline.errors import NoStarsError, PipelineError, RegistrationError
+from datas_pipeline.registration.register import (
+    Registration,
+    RegistrationGates,
+    prepare_reference,
+    register_stars,
+)
 
 SOLVE_FIELD = "solve-field"
 # Sources handed to the solver: astrometry.net rarely needs more than the brightest ~100.
@@ -54,7 +59,7 @@ class SolveHints:
 
     @classmethod
     def from_header(cls, info, **overrides) -> SolveHints:
-        """Hints from a :class:`~pipeline.headers.FrameHeader` (pointing; scale from optics)."""
+        """Hints from a :class:`~datas_pipeline.io.headers.FrameHeader` (pointing; scale from optics)."""
         values = {"ra_deg": info.ra_deg, "dec_deg": info.dec_deg, "scale_arcsec": info.pixel_scale_arcsec}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -246,7 +251,7 @@ def propagate_wcs(
     """The WCS of a frame of the same pointing sequence, from the solved reference frame.
 
     ``reference_xy`` and ``frame_xy`` are (n, 2) 0-based star positions (px), brightest
-    first. The frame is registered on the reference (:func:`pipeline.registration.register_stars`,
+    first. The frame is registered on the reference (:func:`datas_pipeline.registration.register.register_stars`,
     affine, so any shift, rotation or meridian flip) and the map composed with the reference's
     linear WCS exactly; a reference with SIP distortion is refitted through a grid of points.
     ``frame_shape`` (ny, nx) defaults to the reference's.
@@ -359,7 +364,7 @@ def solve_image(
     ``tweak_order`` 1 fits a linear WCS to the matched stars, which suits fields of a few
     degrees; wide camera-lens fields want 2 or 3 (SIP distortion).
     """
-    from pipeline.extract import extract_sources
+    from datas_pipeline.detection.extract import extract_sources
 
     if solver not in SOLVERS:
         raise SolveError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")

@@ -11,8 +11,8 @@ import warnings
 import numpy as np
 from scipy import ndimage
 
-from pipeline.errors import PipelineError
-from pipeline.robust import MAD_TO_SIGMA, robust_sigma  # noqa: F401 - the names defects always offered
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.robust import MAD_TO_SIGMA, robust_sigma  # noqa: F401 - the names defects always offered
 
 
 def hot_pixel_map(master_dark: np.ndarray, threshold_sigma: float = 5.0, min_excess: float = 0.0) -> np.ndarray:

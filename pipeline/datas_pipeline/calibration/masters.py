@@ -25,10 +25,10 @@ import numpy as np
 from astropy.io import fits
 from tqdm import tqdm
 
-from pipeline.errors import PipelineError
-from pipeline.fitsio import Frame, read_frame, write_frame
-from pipeline.headers import FrameHeader, normalise_header
-from pipeline.robust import MAD_TO_SIGMA
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.io.fits import Frame, read_frame, write_frame
+from datas_pipeline.io.headers import FrameHeader, normalise_header
+from datas_pipeline.robust import MAD_TO_SIGMA
 
 MasterKind = Literal["bias", "dark", "flat"]
 FrameSource = Frame | str | Path

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.calibration import Master, MasterKind, read_master
-from pipeline.errors import PipelineError
-from pipeline.fitsio import is_fits_path
-from pipeline.headers import FrameHeader
+from datas_pipeline.calibration.masters import Master, MasterKind, read_master
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.io.fits import is_fits_path
+from datas_pipeline.io.headers import FrameHeader
 
 
 @dataclass(frozen=True)

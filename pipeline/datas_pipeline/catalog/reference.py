@@ -16,7 +16,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from pipeline.errors import PipelineError
+from datas_pipeline.errors import PipelineError
 
 INDEX_DIR = Path(os.environ.get("DATAS_ASTROMETRY_INDEX_DIR", "/usr/share/astrometry"))
 CATALOG_DTYPE = [("ra", "f8"), ("dec", "f8"), ("mag", "f4")]

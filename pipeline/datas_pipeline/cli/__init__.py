@@ -1,1 +1,1 @@
-"""Sub-commands of ``python -m pipeline``, one module per group (see pipeline/__main__.py)."""
+"""Sub-commands of ``datas-pipeline``, one module per group (see pipeline/datas_pipeline/cli/main.py)."""

@@ -1,8 +1,8 @@
-"""``python -m pipeline grade|calibrate|extract|photometry|solve``: frame science for a folder.
+"""``datas-pipeline grade|calibrate|extract|photometry|solve``: frame science for a folder.
 
 Each command writes JSON for scripts (``--json FILE``, or ``-`` for standard output) and a
 short human summary on standard error. Bad input ends with ``error: ...`` and exit status 2
-(raised as PipelineError, printed by pipeline/__main__.py); a frame that could not be
+(raised as PipelineError, printed by pipeline/datas_pipeline/cli/main.py); a frame that could not be
 solved exits 1.
 """
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
-from pipeline.cli.arguments import positive_float, positive_int
-from pipeline.cli.output import jsonable, write_json
-from pipeline.errors import PipelineError
+from datas_pipeline.cli.arguments import positive_float, positive_int
+from datas_pipeline.cli.output import jsonable, write_json
+from datas_pipeline.errors import PipelineError
 
 
 def _note(message: str) -> None:
@@ -26,7 +26,7 @@ def _note(message: str) -> None:
 
 def _coordinate(kind: str):
     def parse(text: str) -> float:
-        from pipeline.headers import parse_angle
+        from datas_pipeline.io.headers import parse_angle
 
         try:
             value = parse_angle(text, hours=kind == "ra")
@@ -42,8 +42,8 @@ def _coordinate(kind: str):
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from pipeline.grading import GradingRules
-    from pipeline.workflows import grade_folder
+    from datas_pipeline.detection.grading import GradingRules
+    from datas_pipeline.workflows import grade_folder
 
     rules = GradingRules(max_fwhm_px=args.max_fwhm, max_eccentricity=args.max_eccentricity)
     session, failures = grade_folder(args.folder, rules, args.threshold, args.catalog, args.catalog_mag_limit,
@@ -68,8 +68,8 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from pipeline.calibration_match import MatchRules
-    from pipeline.workflows import calibrate_folder
+    from datas_pipeline.calibration.match import MatchRules
+    from datas_pipeline.workflows import calibrate_folder
 
     rules = MatchRules(temperature_tolerance_c=args.temperature_tolerance, allow_dark_scaling=not args.no_dark_scaling)
     report = calibrate_folder(
@@ -94,9 +94,9 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _extract(args: argparse.Namespace) -> int:
-    from pipeline.extract import SOURCE_COLUMNS, estimate_background, extract_sources
-    from pipeline.fitsio import read_frame
-    from pipeline.workflows import celestial_wcs, luminance
+    from datas_pipeline.detection.extract import SOURCE_COLUMNS, estimate_background, extract_sources
+    from datas_pipeline.io.fits import read_frame
+    from datas_pipeline.workflows import celestial_wcs, luminance
 
     frame = read_frame(args.file)
     image = luminance(frame)
@@ -122,8 +122,8 @@ def _extract(args: argparse.Namespace) -> int:
 
 
 def _photometry(args: argparse.Namespace) -> int:
-    from pipeline.fitsio import read_frame
-    from pipeline.workflows import measure_target
+    from datas_pipeline.io.fits import read_frame
+    from datas_pipeline.workflows import measure_target
 
     frame = read_frame(args.file)
     result = measure_target(frame, args.target[0], args.target[1], args.comparisons, gain=args.gain,
@@ -141,10 +141,10 @@ def _photometry(args: argparse.Namespace) -> int:
 
 
 def _solve(args: argparse.Namespace) -> int:
-    from pipeline.fitsio import read_frame
-    from pipeline.headers import normalise_header
-    from pipeline.solve import SolveHints, solve_image
-    from pipeline.workflows import luminance
+    from datas_pipeline.astrometry.solve import SolveHints, solve_image
+    from datas_pipeline.io.fits import read_frame
+    from datas_pipeline.io.headers import normalise_header
+    from datas_pipeline.workflows import luminance
 
     if (args.ra is None) != (args.dec is None):
         raise PipelineError("give both --ra and --dec, or neither")
@@ -169,7 +169,7 @@ def _solve(args: argparse.Namespace) -> int:
 
 def _write_wcs(path: Path, result) -> None:
     """Write the solution into the file's image header, in place."""
-    from pipeline.solve import wcs_to_header
+    from datas_pipeline.astrometry.solve import wcs_to_header
 
     try:
         with fits.open(path, mode="update") as hdul:

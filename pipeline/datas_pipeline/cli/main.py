@@ -1,4 +1,4 @@
-"""``python -m pipeline COMMAND ...``: the image science for people with a folder of frames.
+"""``datas-pipeline COMMAND ...`` (or ``python -m datas_pipeline``): the image science for people with a folder of frames.
 
 Each module in ``COMMAND_MODULES`` defines ``register(subparsers)``, which adds its
 sub-commands with ``set_defaults(func=handler)``; a handler takes the parsed arguments and
@@ -11,16 +11,16 @@ import argparse
 import importlib
 import sys
 
-from pipeline.errors import PipelineError
+from datas_pipeline.errors import PipelineError
 
 COMMAND_MODULES = (
-    "pipeline.cli.frames",    # grade, calibrate, extract, photometry, solve
-    "pipeline.cli.stacking",  # register, stack, color, stretch, livestack
+    "datas_pipeline.cli.frames",    # grade, calibrate, extract, photometry, solve
+    "datas_pipeline.cli.stacking",  # register, stack, color, stretch, livestack
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="datas-pipeline", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)

@@ -1,6 +1,6 @@
 """What every sub-command writes besides its products: JSON records, and checked output paths.
 
-Writing fails as a :class:`~pipeline.errors.PipelineError` naming the path (exit 2 with one
+Writing fails as a :class:`~datas_pipeline.errors.PipelineError` naming the path (exit 2 with one
 line), never a traceback; commands that run long check their outputs before they start.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from pipeline.errors import PipelineError
+from datas_pipeline.errors import PipelineError
 
 
 def jsonable(value: Any) -> Any:

@@ -2,7 +2,7 @@
 
 Progress bars go to stderr, results to files; ``--json FILE`` (``-`` for stdout) gives
 scripts a machine-readable record. Bad input ends with a one-line error and exit status 2
-(:mod:`pipeline.__main__`); a frame that is read but refused is a result, not an error.
+(:mod:`datas_pipeline.cli.main`); a frame that is read but refused is a result, not an error.
 """
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from pipeline.cli.arguments import non_negative_float, positive_int
-from pipeline.cli.output import check_writable, jsonable, open_stream, write_json
-from pipeline.errors import PipelineError
-from pipeline.fitsio import read_frame, read_header, write_frame
+from datas_pipeline.cli.arguments import non_negative_float, positive_int
+from datas_pipeline.cli.output import check_writable, jsonable, open_stream, write_json
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.io.fits import read_frame, read_header, write_frame
 
 
 def _mono(path: Path) -> tuple[np.ndarray, object]:
@@ -30,8 +30,8 @@ def _mono(path: Path) -> tuple[np.ndarray, object]:
 
 # -- register ---------------------------------------------------------------------------------
 def run_register(args: argparse.Namespace) -> int:
-    from pipeline.registration import RegistrationGates, prepare_reference, register_image
-    from pipeline.warp import warp_image
+    from datas_pipeline.registration.register import RegistrationGates, prepare_reference, register_image
+    from datas_pipeline.registration.warp import warp_image
 
     ref_data, _ = _mono(Path(args.reference))
     gates = RegistrationGates(
@@ -104,7 +104,7 @@ def _clean(record: dict) -> dict:
 
 # -- stack ------------------------------------------------------------------------------------
 def run_stack(args: argparse.Namespace) -> int:
-    from pipeline.stacking import StackOptions, parse_memory, stack_frames, write_master
+    from datas_pipeline.stacking.combine import StackOptions, parse_memory, stack_frames, write_master
 
     groups: dict[str, list[Path]] = defaultdict(list)
     rows: dict[Path, int] = {}
@@ -138,7 +138,7 @@ def run_stack(args: argparse.Namespace) -> int:
 
 # -- color ------------------------------------------------------------------------------------
 def run_color(args: argparse.Namespace) -> int:
-    from pipeline.color import combine_palette, combine_rgb, render_color
+    from datas_pipeline.display.color import combine_palette, combine_rgb, render_color
 
     check_writable(args.out, args.fits, args.json)
 
@@ -168,7 +168,7 @@ def run_color(args: argparse.Namespace) -> int:
 
 # -- stretch ----------------------------------------------------------------------------------
 def run_stretch(args: argparse.Namespace) -> int:
-    from pipeline.stretch import render
+    from datas_pipeline.display.stretch import render
 
     check_writable(args.out)
     frame = read_frame(args.file)
@@ -180,7 +180,7 @@ def run_stretch(args: argparse.Namespace) -> int:
 
 # -- livestack --------------------------------------------------------------------------------
 def run_livestack(args: argparse.Namespace) -> int:
-    from pipeline.livestack import LiveStacker, watch_folder
+    from datas_pipeline.stacking.live import LiveStacker, watch_folder
 
     stacker = LiveStacker(pixel_rejection_sigma=None if args.no_rejection else args.reject_sigma)
     reports = []

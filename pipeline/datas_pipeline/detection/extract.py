@@ -16,8 +16,8 @@ from typing import Literal
 import numpy as np
 import sep
 
-from pipeline.errors import PipelineError
-from pipeline.psf import cut_stamps, fit_moffat
+from datas_pipeline.detection.psf import cut_stamps, fit_moffat
+from datas_pipeline.errors import PipelineError
 
 # Columns every SourceTable carries, in this order (the shared contract; append only).
 SOURCE_COLUMNS = (

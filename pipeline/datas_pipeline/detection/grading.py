@@ -21,14 +21,14 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from pipeline.errors import PipelineError
-from pipeline.extract import (
+from datas_pipeline.detection.extract import (
     FLAG_SATURATED,
     FLAG_TRUNCATED,
     estimate_background,
     extract_sources,
 )
-from pipeline.robust import median_sigma
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.robust import median_sigma
 
 # Sources used for shape measures: well above the noise and cleanly measured.
 SHAPE_MIN_SNR = 20.0

@@ -4,7 +4,7 @@ Masters (linear, one filter each) are first registered on one of them (G, or L w
 with the star registration and its gates, and resampled onto its grid. Then:
 
 - **Background neutralisation**: each plane's sky level (SExtractor's global background,
-  via :func:`pipeline.extract.estimate_background`) is subtracted, so the sky is grey.
+  via :func:`datas_pipeline.detection.extract.estimate_background`) is subtracted, so the sky is grey.
 - **Star-based white balance**: aperture fluxes of the same unsaturated stars in every
   plane; R and B are scaled so the median star has R/G = B/G = 1 (the average star is
   white; a photometric calibration against a catalogue is a later refinement).
@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import sep
 
-from pipeline.errors import ColorError
-from pipeline.extract import estimate_background
-from pipeline.registration import Registration, prepare_reference, register_image
-from pipeline.registration_stars import find_control_stars
-from pipeline.stretch import auto_stretch, save_display, thumbnail
-from pipeline.warp import warp_image
+from datas_pipeline.detection.extract import estimate_background
+from datas_pipeline.display.stretch import auto_stretch, save_display, thumbnail
+from datas_pipeline.errors import ColorError
+from datas_pipeline.registration.register import Registration, prepare_reference, register_image
+from datas_pipeline.registration.stars import find_control_stars
+from datas_pipeline.registration.warp import warp_image
 
 PALETTES = {"SHO": ("SII", "HA", "OIII"), "HOO": ("HA", "OIII", "OIII"), "HSO": ("HA", "SII", "OIII")}
 

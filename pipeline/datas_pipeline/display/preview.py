@@ -1,14 +1,14 @@
 """Preview and thumbnail PNGs of a frame, for the portal.
 
 Each size is block-averaged from the one before (noise averages instead of aliasing),
-given the automatic screen-transfer stretch of :mod:`pipeline.stretch`, and encoded as an
+given the automatic screen-transfer stretch of :mod:`datas_pipeline.display.stretch`, and encoded as an
 8-bit PNG, north up as in DS9 (FITS row 0 is the bottom).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from pipeline.stretch import auto_stretch, png_bytes, thumbnail
+from datas_pipeline.display.stretch import auto_stretch, png_bytes, thumbnail
 
 PREVIEW_SIDE = 1024
 THUMBNAIL_SIDE = 256

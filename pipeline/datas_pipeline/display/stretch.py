@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import PipelineError
-from pipeline.robust import median_sigma
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.robust import median_sigma
 
 FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff"}
 

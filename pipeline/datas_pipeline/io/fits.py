@@ -20,7 +20,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 from scipy import ndimage
 
-from pipeline.errors import FrameReadError, PipelineError
+from datas_pipeline.errors import FrameReadError, PipelineError
 
 BAYER_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
 # File name endings of FITS images, compared case-blind (cameras write A1.FIT); ".fz" covers

@@ -18,8 +18,8 @@ import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
-from pipeline.errors import FrameReadError
-from pipeline.fitsio import read_frame
+from datas_pipeline.errors import FrameReadError
+from datas_pipeline.io.fits import read_frame
 
 BLOCK = 2880
 SIGNATURE = b"SIMPLE  ="

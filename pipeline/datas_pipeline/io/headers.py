@@ -17,7 +17,7 @@ from typing import Any, Literal
 from astropy.io import fits
 from astropy.time import Time
 
-from pipeline.fitsio import bayer_pattern
+from datas_pipeline.io.fits import bayer_pattern
 
 IssueKind = Literal["missing", "contradictory", "invalid"]
 IMAGE_TYPES = ("light", "dark", "flat", "bias")

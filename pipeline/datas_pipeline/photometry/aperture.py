@@ -10,7 +10,7 @@ with F the source and S the sky per pixel (ADU), g the gain (e-/ADU), D the dark
 read noise (e-) and sigma_q = 0.289 ADU the digitisation noise. The (1 + n_pix/n_sky)
 factor is the error of the sky estimated from ``n_sky`` annulus pixels.
 
-Differential photometry and zero points live in :mod:`pipeline.differential`.
+Differential photometry and zero points live in :mod:`datas_pipeline.photometry.differential`.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import sep
 
-from pipeline.errors import PipelineError
-from pipeline.extract import as_sep_array
+from datas_pipeline.detection.extract import as_sep_array
+from datas_pipeline.errors import PipelineError
 
 PHOT_DTYPE = [
     ("x", "f8"), ("y", "f8"), ("flux", "f8"), ("flux_err", "f8"), ("sky", "f8"), ("sky_rms", "f8"),

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import numpy as np
 
-from pipeline.errors import PipelineError
+from datas_pipeline.errors import PipelineError
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ def airmass(
     from astropy.coordinates import AltAz, EarthLocation, SkyCoord
     from astropy.time import Time
 
-    from pipeline.timedata import configure_time_data
+    from datas_pipeline.sky.timedata import configure_time_data
 
     configure_time_data()
     location = EarthLocation(lat=lat_deg * u.deg, lon=lon_deg * u.deg, height=elevation_m * u.m)
@@ -190,7 +190,7 @@ def airmass(
 
 
 def header_airmass(info) -> tuple[float | None, str]:
-    """Airmass at mid-exposure from a :class:`~pipeline.headers.FrameHeader`, and its source.
+    """Airmass at mid-exposure from a :class:`~datas_pipeline.io.headers.FrameHeader`, and its source.
 
     Computed from pointing, site and time when the header has them all, else the AIRMASS
     keyword as written, else None.

@@ -5,10 +5,10 @@ one FWHM, forced at the predicted position otherwise, as a faint or fading targe
 Comparison stars come from a reference catalogue (Tycho-2 by default): inside the frame,
 clear of the edges, isolated from other catalogue stars, unsaturated and well measured.
 The check star is the comparison closest in magnitude to the target, left out of the
-ensemble zero point so it tests the result (pipeline.differential).
+ensemble zero point so it tests the result (datas_pipeline.photometry.differential).
 
 Pixel positions are 0-based (x column, y row); magnitudes in the catalogue's band; fluxes
-and errors as pipeline.photometry gives them (ADU, CCD equation).
+and errors as datas_pipeline.photometry.aperture gives them (ADU, CCD equation).
 """
 from __future__ import annotations
 
@@ -17,9 +17,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.wcs import WCS
 
-from pipeline.differential import Comparison, PhotometryResult, differential_magnitude
-from pipeline.errors import PipelineError
-from pipeline.photometry import FLAG_EDGE, FLAG_SATURATED, NoiseModel, aperture_photometry, recenter
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.photometry.aperture import (
+    FLAG_EDGE,
+    FLAG_SATURATED,
+    NoiseModel,
+    aperture_photometry,
+    recenter,
+)
+from datas_pipeline.photometry.differential import Comparison, PhotometryResult, differential_magnitude
 
 MIN_COMPARISON_SNR = 10.0
 LOW_SNR = 5.0
@@ -128,7 +134,7 @@ def measure_target(
         Target position, degrees (ICRS).
     catalog : structured array
         ``ra``, ``dec`` (degrees) and ``mag`` of reference stars around the field
-        (pipeline.catalog.tycho2_cone or read_reference_catalog).
+        (datas_pipeline.catalog.reference.tycho2_cone or read_reference_catalog).
     fwhm_px : float
         The frame's stellar FWHM, pixels; sets the aperture and annulus.
     noise : NoiseModel

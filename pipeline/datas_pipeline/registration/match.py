@@ -14,7 +14,7 @@
    within tolerance (one to one), refit on the pairs, repeat. The proposal with the most
    verified pairs wins; ties go to the smaller residual.
 
-The caller (:mod:`pipeline.registration`) fits the requested model on the final pairs and
+The caller (:mod:`datas_pipeline.registration.register`) fits the requested model on the final pairs and
 applies the acceptance gates.
 """
 from __future__ import annotations
@@ -25,7 +25,12 @@ from itertools import combinations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from pipeline.registration_models import Transform, fit_similarity_batch, fit_transform, similarity_matrix
+from datas_pipeline.registration.transforms import (
+    Transform,
+    fit_similarity_batch,
+    fit_transform,
+    similarity_matrix,
+)
 
 INVARIANT_TOLERANCE = 0.012   # side-ratio distance for two triangles to count as the same shape
 _MIN_SIDE_GAP = 0.03          # sides closer than this (fraction of the longest) make the order ambiguous

@@ -1,11 +1,11 @@
 """Register frames on a reference by their stars, and refuse what fails a stated gate.
 
 ``register_image(reference, image)`` finds the transform taking reference pixels to frame
-pixels (see :mod:`pipeline.registration_models` for the convention) with no prior guess:
+pixels (see :mod:`datas_pipeline.registration.transforms` for the convention) with no prior guess:
 any shift, any rotation (meridian flips included), small scale changes, mirrored frames,
-partial overlap, few stars. Matching is :mod:`pipeline.registration_match`; positions are
-Gaussian-windowed centroids (:mod:`pipeline.registration_stars`), or any table with ``x, y,
-flux`` columns such as :func:`pipeline.extract.extract_sources` returns. The model is a
+partial overlap, few stars. Matching is :mod:`datas_pipeline.registration.match`; positions are
+Gaussian-windowed centroids (:mod:`datas_pipeline.registration.stars`), or any table with ``x, y,
+flux`` columns such as :func:`datas_pipeline.detection.extract.extract_sources` returns. The model is a
 least-squares fit over all matched stars, refined by re-pairing and clipping.
 
 Every result carries its quality (inliers, rms, scale, rotation, overlap, the probability
@@ -23,10 +23,10 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.stats import poisson
 
-from pipeline.errors import RegistrationError
-from pipeline.registration_match import match_patterns, pair_stars
-from pipeline.registration_models import KINDS, Transform, fit_transform, min_points
-from pipeline.registration_stars import find_control_stars
+from datas_pipeline.errors import RegistrationError
+from datas_pipeline.registration.match import match_patterns, pair_stars
+from datas_pipeline.registration.stars import find_control_stars
+from datas_pipeline.registration.transforms import KINDS, Transform, fit_transform, min_points
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Control stars for registration: the brightest point sources, centred to a few hundredths of a px.
 
 Registration needs only the positions of the brightest stars, not the photometry and shapes
-of all of them, so this is a fast path beside :func:`pipeline.extract.extract_sources` (the
+of all of them, so this is a fast path beside :func:`datas_pipeline.detection.extract.extract_sources` (the
 shared extraction, which registration also accepts): local maxima of block maxima above a
 coarse background, hot pixels and cosmic rays refused by their size and shape, centres from
 a Gaussian-windowed centroid (SExtractor's XWIN iteration). At 4096² it costs a few tens of
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import sep
 
-from pipeline.errors import PipelineError
+from datas_pipeline.errors import PipelineError
 
 CONTROL_DTYPE = [("x", "f8"), ("y", "f8"), ("flux", "f8"), ("peak", "f8"), ("fwhm", "f8")]
 

@@ -4,7 +4,7 @@ A :class:`Transform` maps **reference** pixel coordinates to **frame** pixel coo
 (0-based numpy order, ``x`` column, ``y`` row): the reference point ``(x, y)`` is seen at
 ``transform.apply(x, y)`` in the frame. That is the direction a warp needs (for every
 output pixel, where to read the frame) and the convention of
-:func:`pipeline.synthetic.transform_points`.
+:func:`datas_pipeline.synthetic.fields.transform_points`.
 
 Kinds: ``shift`` (2 parameters), ``similarity`` (4: shift, rotation, uniform scale; mirrored
 when the camera or a diagonal flipped the image), ``affine`` (6) and ``polynomial`` (order 2

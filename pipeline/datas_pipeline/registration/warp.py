@@ -1,7 +1,7 @@
 """Resample a frame onto the reference grid, conserving flux, with a coverage mask.
 
 For every output (reference) pixel ``p`` the frame is read at ``transform.apply(p)``
-(:mod:`pipeline.registration_models`). Kernels: ``lanczos3`` (6 taps, the default: sharp,
+(:mod:`datas_pipeline.registration.transforms`). Kernels: ``lanczos3`` (6 taps, the default: sharp,
 small ringing) and ``bicubic`` (Keys, a = -0.5, 4 taps); weights are normalised to sum to
 one so a flat sky stays flat, and the result is multiplied by the Jacobian of the mapping
 so a star keeps its total flux whatever the scale.
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import binary_dilation
 
-from pipeline.errors import PipelineError
-from pipeline.registration_models import Transform
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.registration.transforms import Transform
 
 KERNELS = ("lanczos3", "bicubic")
 _CHUNK_ELEMENTS = 1 << 16     # elements per chunk: a few hundred kB, resident in L2

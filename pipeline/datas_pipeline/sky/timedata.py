@@ -17,7 +17,7 @@ Accuracy past the table: UT1-UTC stays within +-0.9 s by definition (leap second
 there), so holding its last value errs by under 1.8 s of Earth rotation, 27 arcsec of hour
 angle at worst, and in practice a few tenths of a second a year (a few arcsec). Polar motion
 (< 0.5 arcsec) is negligible. Altitudes therefore stay well inside the scheduler's 1 arcmin
-budget; the project's own ephemeris (``network/ephemeris.py``) uses UTC for UT1 throughout
+budget; the project's own ephemeris (``pipeline/datas_pipeline/sky/ephemeris.py``) uses UTC for UT1 throughout
 and needs no table at all.
 """
 from __future__ import annotations

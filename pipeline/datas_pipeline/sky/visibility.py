@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from network import ephemeris as eph
-from network.ephemeris import DEG
+from datas_pipeline.sky import ephemeris as eph
+from datas_pipeline.sky.ephemeris import DEG
 
 TWILIGHT_SUN_ALTITUDE = {"civil": -6.0, "nautical": -12.0, "astronomical": -18.0}
 # Apparent altitude of the upper limb at sunrise/sunset: 16' semi-diameter + 34' refraction.

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from network import ephemeris as eph
-from network.ephemeris import DEG
-from network.visibility import (
+from datas_pipeline.sky import ephemeris as eph
+from datas_pipeline.sky.ephemeris import DEG
+from datas_pipeline.sky.visibility import (
     Observatory,
     VisibilityError,
     altaz,

@@ -5,7 +5,7 @@ already on a common grid (NaN where a frame does not cover). Frames may be array
 paths; paths are opened once and read in row bands, so N frames larger than RAM stack
 within ``StackOptions.memory`` bytes (ccdproc re-reads every file for every chunk; we do
 not; nor do we memory-map them, whose pages would count against the budget). Rejection
-methods are Siril's (:mod:`pipeline.stacking_rejection`). Everything is
+methods are Siril's (:mod:`datas_pipeline.stacking.rejection`). Everything is
 float32. The result carries the master, a count-of-frames map and low/high rejection maps,
 and a FITS header recording what went in and how; :func:`write_master` writes all four.
 """
@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from pipeline.errors import FrameReadError, StackingError
-from pipeline.fitsio import STRUCTURAL_KEYWORDS, merged_header, select_image_hdu
-from pipeline.robust import median_sigma
-from pipeline.stacking_rejection import METHODS, combine_block
+from datas_pipeline.errors import FrameReadError, StackingError
+from datas_pipeline.io.fits import STRUCTURAL_KEYWORDS, merged_header, select_image_hdu
+from datas_pipeline.robust import median_sigma
+from datas_pipeline.stacking.rejection import METHODS, combine_block
 
 # Matching both level and dispersion has one affine solution, so "multiplicative with
 # scaling" would be the same map as additive_scale; it is not offered twice.
@@ -197,7 +197,7 @@ class FrameSet:
 
 def measure_fwhm(image: np.ndarray) -> float:
     """Median FWHM (px) of the well-measured stars, by the shared extraction."""
-    from pipeline.extract import extract_sources
+    from datas_pipeline.detection.extract import extract_sources
 
     data = np.nan_to_num(image, nan=float(np.nanmedian(image)))
     sources = extract_sources(data, threshold_sigma=10.0, max_sources=200)
@@ -295,7 +295,7 @@ def _header(frames: FrameSet, options: StackOptions, stats: list[FrameStats], re
     for i, (name, st) in enumerate(zip(frames.names, stats, strict=True), start=1):
         header[f"IMCMB{i:03d}"] = (name[:68], "input frame")
         header[f"STKW{i:04d}"] = (round(st.weight, 6), f"weight of frame {i}")
-    header["HISTORY"] = f"DATAS pipeline.stacking: {options.method} of {len(frames)} frames, " \
+    header["HISTORY"] = f"DATAS datas_pipeline.stacking.combine: {options.method} of {len(frames)} frames, " \
                         f"normalisation {options.normalization}, weights {options.weights}"
     return header
 

@@ -2,7 +2,7 @@
 
 :class:`LiveStacker` takes the first frame with enough stars as the reference, registers
 every later frame on it (similarity: shift, rotation, meridian flip; the quality gates of
-:mod:`pipeline.registration`), refuses clouded frames, resamples accepted frames onto the
+:mod:`datas_pipeline.registration.register`), refuses clouded frames, resamples accepted frames onto the
 reference grid (flux-conserving Lanczos) and folds them into a per-pixel running mean and
 variance (Welford, float64). The first ``min_frames_for_rejection`` frames are also kept;
 when the last of them arrives the stack restarts from them with outliers removed around
@@ -23,13 +23,18 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from pipeline.errors import FrameReadError, PipelineError
-from pipeline.fitsio import is_fits_path, read_frame
-from pipeline.registration import ReferenceStars, RegistrationGates, prepare_reference, register_stars
-from pipeline.registration_stars import find_control_stars
-from pipeline.robust import MAD_TO_SIGMA, median_sigma
-from pipeline.stretch import render
-from pipeline.warp import warp_image
+from datas_pipeline.display.stretch import render
+from datas_pipeline.errors import FrameReadError, PipelineError
+from datas_pipeline.io.fits import is_fits_path, read_frame
+from datas_pipeline.registration.register import (
+    ReferenceStars,
+    RegistrationGates,
+    prepare_reference,
+    register_stars,
+)
+from datas_pipeline.registration.stars import find_control_stars
+from datas_pipeline.registration.warp import warp_image
+from datas_pipeline.robust import MAD_TO_SIGMA, median_sigma
 
 
 @dataclass
@@ -263,7 +268,7 @@ def watch_folder(directory: str | Path, stacker: LiveStacker, patterns: tuple[st
     still be writing it). ``once`` processes what is there and returns; otherwise the
     watch ends after ``idle_timeout`` seconds without a new file (None: never). ``patterns``
     are globs under ``directory`` (``"**/*"`` to recurse); of what they match, only FITS
-    files (:func:`pipeline.fitsio.is_fits_path`, any case, ``.fz`` too) are taken.
+    files (:func:`datas_pipeline.io.fits.is_fits_path`, any case, ``.fz`` too) are taken.
     """
     directory = Path(directory)
     if not directory.is_dir():

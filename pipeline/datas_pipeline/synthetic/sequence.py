@@ -4,7 +4,7 @@ A sequence is one patch of sky seen through a moving, rotating, occasionally mir
 every frame carries its ``Pose`` (the truth for registration), and the artefacts injected
 into it (hot pixels, cosmic rays, satellite trails, clouds) as masks, so tests can assert
 that registration refuses what it must and stacking rejects what it must. Built on
-:mod:`pipeline.synthetic`; coordinates are 0-based numpy order (``x`` column, ``y`` row),
+:mod:`datas_pipeline.synthetic.fields`; coordinates are 0-based numpy order (``x`` column, ``y`` row),
 fluxes in electrons, images in ADU (float32).
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.synthetic import (
+from datas_pipeline.synthetic.fields import (
     STAR_DTYPE,
     expose,
     random_stars,
@@ -140,7 +140,7 @@ def inject_cosmic_rays(image: np.ndarray, count: int, rng: np.random.Generator,
                        amplitude: tuple[float, float] = (3e3, 3e4)) -> np.ndarray:
     """Add ``count`` cosmic-ray hits (single pixels and short tracks) in place; return their mask.
 
-    Unlike :func:`pipeline.synthetic.add_cosmic_rays` (tracks of one energy, in e-, on a
+    Unlike :func:`datas_pipeline.synthetic.fields.add_cosmic_rays` (tracks of one energy, in e-, on a
     detector model), each pixel of a track gets its own amplitude; the seeded sequences the
     stacking tests are calibrated on depend on this draw order.
     """
@@ -161,7 +161,7 @@ def inject_trail(image: np.ndarray, rng: np.random.Generator, amplitude_adu: flo
                  width_px: float = 1.5) -> np.ndarray:
     """Add a straight satellite trail across the frame in place; return the mask of its core.
 
-    The trail (:func:`pipeline.synthetic.satellite_streak`) passes through a random point
+    The trail (:func:`datas_pipeline.synthetic.fields.satellite_streak`) passes through a random point
     of the central part of the frame at a random angle, with a Gaussian cross-section of FWHM
     ``width_px`` and peak ``amplitude_adu``; the mask covers pixels within 2 FWHM of its axis.
     """

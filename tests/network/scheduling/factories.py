@@ -5,8 +5,8 @@ import datetime as dt
 from typing import Any
 
 import numpy as np
+from datas_pipeline.sky import ephemeris as eph
 
-from network import ephemeris as eph
 from network.scheduling import SiteSpec, TargetSpec
 
 # Local midnight at longitude 0 near the March equinox: a long dark night at mid latitudes.

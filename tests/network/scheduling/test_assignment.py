@@ -1,12 +1,12 @@
 """The lazy greedy gives exactly the plain greedy over exact scores, and serves urgent pairs first."""
 import numpy as np
+from datas_pipeline.sky.visibility import HorizonProfile
 
 from network.scheduling import SchedulerConfig, TimeCriticalWindow, schedule_network, scoring
 from network.scheduling.assignment import assign_urgent
 from network.scheduling.candidates import PairFactors, SiteGrid, refine_site, time_critical_candidates
 from network.scheduling.planner import site_contexts
 from network.scheduling.tables import SiteTable, TargetTable
-from network.visibility import HorizonProfile
 from tests.network.scheduling.factories import NOW, random_network, target
 
 

@@ -1,8 +1,7 @@
 """Requested filters resolve to the wheel's exact names, by name first, then by band."""
 import numpy as np
 import pytest
-
-from network.scheduling.filters import band_key, coverage_table, match_filter, resolve_filters
+from datas_pipeline.sky.filters import band_key, coverage_table, match_filter, resolve_filters
 
 
 @pytest.mark.parametrize("requested, wheel, expected", [

@@ -3,6 +3,8 @@ import json
 
 import numpy as np
 import pytest
+from datas_pipeline.sky.visibility import HorizonProfile
+from datas_pipeline.sky.windows import observable_windows
 
 from network.scheduling import (
     CampaignSpec,
@@ -10,8 +12,6 @@ from network.scheduling import (
     TimeCriticalWindow,
     schedule_network,
 )
-from network.visibility import HorizonProfile
-from network.windows import observable_windows
 from tests.network.scheduling.factories import NOW, random_network, site, sky_position, target
 
 HERE = site(1, lat=30.0, lon=0.0)
@@ -168,7 +168,7 @@ def test_overdue_targets_outrank_recently_observed_ones():
 
 
 def test_moon_limit_keeps_targets_next_to_a_bright_moon_off_the_list():
-    from network import ephemeris as eph
+    from datas_pipeline.sky import ephemeris as eph
     full_moon_midnight = float(eph.to_unix("2026-03-03T00:00:00Z"))
     moon, _ = eph.moon_topocentric(full_moon_midnight, 30.0, 0.0)
     ra, dec = eph.vectors_to_radec(moon)

@@ -3,8 +3,8 @@ import datetime as dt
 import xml.etree.ElementTree as ET
 
 import pytest
+from datas_pipeline.sky import ephemeris as eph
 
-from network import ephemeris as eph
 from observations.exports import tasking_files
 from observations.exports.ekos import (
     EkosOptions,

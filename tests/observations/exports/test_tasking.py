@@ -2,10 +2,10 @@
 import datetime as dt
 
 import pytest
+from datas_pipeline.sky import ephemeris as eph
+from datas_pipeline.sky.visibility import HorizonProfile, Observatory
+from datas_pipeline.sky.windows import observable_windows
 
-from network import ephemeris as eph
-from network.visibility import HorizonProfile, Observatory
-from network.windows import observable_windows
 from observations.exports.tasking import (
     ExposureGoal,
     RecordedExposure,

@@ -1,0 +1,1 @@
+"""Plate solving (astrometry.net) and WCS propagation."""

@@ -1,0 +1,1 @@
+"""Source extraction (sep), PSF profile fits and frame grading."""

@@ -1,0 +1,1 @@
+"""Stretches, previews and thumbnails, colour composites."""

@@ -1,0 +1,1 @@
+"""FITS reading and writing, header normalisation across capture programs, file checks."""

@@ -1,0 +1,1 @@
+"""Aperture photometry, zero points and differential magnitudes, a target on a solved frame."""

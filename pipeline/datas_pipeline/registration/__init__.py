@@ -1,0 +1,1 @@
+"""Registration by stars: pattern matching, transforms and their fits, flux-conserving resampling."""

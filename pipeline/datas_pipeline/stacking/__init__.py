@@ -1,0 +1,1 @@
+"""Pixel rejection and combination, stacking in a memory budget, live stacking."""
