@@ -59,10 +59,24 @@ class AgentProcess:
     config_path: Path
     log_path: Path
     process: subprocess.Popen
+    started_at: float = 0.0  # time.monotonic() at start
+    restarts: int = 0  # restarts in a row without a long run between them
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def last_words(self, limit: int = 4096) -> str:
+        """The last line the agent wrote to its log: usually why it stopped."""
+        try:
+            with open(self.log_path, "rb") as log_file:
+                log_file.seek(0, os.SEEK_END)
+                log_file.seek(max(log_file.tell() - limit, 0))
+                lines = [line.strip() for line in log_file.read().decode(errors="replace").splitlines()]
+        except OSError as exc:
+            return f"its log {self.log_path} cannot be read ({exc.strerror})"
+        lines = [line for line in lines if line and not line.startswith("---")]
+        return lines[-1][:300] if lines else "it wrote nothing to its log"
 
 
 class AgentProcesses:
@@ -95,9 +109,24 @@ class AgentProcesses:
                 cwd=config_path.parent, env=agent_environment(), stdin=subprocess.DEVNULL, stdout=log_file,
                 stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec,
             )
-        agent = AgentProcess(name=name, config_path=config_path, log_path=log_path, process=process)
+        agent = AgentProcess(name=name, config_path=config_path, log_path=log_path, process=process,
+                             started_at=time.monotonic())
         self.running.append(agent)
         return agent
+
+    def restart(self, agent: AgentProcess) -> AgentProcess:
+        """Start a stopped agent again in its place (same configuration, key and outbox).
+
+        The kernel's parent-death signal follows the forking thread: restart from a thread that
+        lives as long as the portal (``run_demo``'s watcher does).
+        """
+        if agent.process.poll() is None:
+            raise RuntimeError(f"the agent for {agent.name} is still running")
+        fresh = self.start(agent.name, agent.config_path, agent.log_path)
+        self.running.remove(fresh)
+        fresh.restarts = agent.restarts + 1
+        self.running[self.running.index(agent)] = fresh
+        return fresh
 
     def exited(self) -> list[AgentProcess]:
         """Agents that have stopped on their own (their log says why)."""

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.contrib.staticfiles import finders
+from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
 
 from network.tenancy import current_network, networks_for, role_in, switch_network
@@ -54,3 +56,12 @@ def server_error(request):
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "internal error; it has been logged"}, status=500)
     return render(request, "500.html", status=500)
+
+
+@cache_control(max_age=86400, public=True)
+def favicon(request):
+    """``/favicon.ico``, which browsers ask for on every page whatever the page links."""
+    path = finders.find("favicon.ico")
+    if path is None:
+        raise Http404("no favicon")
+    return FileResponse(open(path, "rb"), content_type="image/x-icon")

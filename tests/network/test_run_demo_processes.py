@@ -140,3 +140,26 @@ def test_an_agent_dies_with_a_killed_portal(demo_var):
         demo.process.wait()
         wait_until(lambda: all(is_gone(pid) for pid in demo.agent_pids), 60, "the orphaned agent to stop")
         assert "signal 15: stopping after the current step" in demo.log_path.read_text()
+
+
+def test_a_stopped_agent_is_explained_and_restarted(demo_var):
+    with DemoRun(demo_var) as demo:
+        wait_until(lambda: "hardware connected" in demo.log_path.read_text(), START_TIMEOUT_S,
+                   "the agent to connect its simulated rig")
+        (first,) = demo.agent_pids
+        os.kill(first, signal.SIGKILL)  # as a crash would
+        line = wait_until(lambda: re.search(r"The simulated agent for .+ stopped \(exit status -9: .+\); "
+                                            r"restarting it in 5 s", demo.output),
+                          30, "run_demo to say the agent stopped")
+        assert str(demo.log_path) in demo.output[line.start():]
+        restarted = wait_until(lambda: re.search(r"Restarted the simulated agent for .+ \(pid (\d+), restart 1\)",
+                                                 demo.output), 30, "the agent to be restarted")
+        second = int(restarted.group(1))
+        demo.agent_pids.append(second)
+        assert second != first and not is_gone(second)
+        # The restarted agent carries on observing through the portal, with the same key.
+        wait_until(lambda: demo.log_path.read_text().count("hardware connected") >= 2, START_TIMEOUT_S,
+                   "the restarted agent to connect its rig")
+        demo.process.send_signal(signal.SIGINT)
+        assert demo.process.wait(timeout=60) == 0, demo.output[-2000:]
+        assert is_gone(second)

@@ -33,6 +33,18 @@ DEFAULT_AGENTS = 3
 DEFAULT_KEEP_FRAMES_MIN = 30.0
 WATCH_INTERVAL_S = 5.0
 PRUNE_INTERVAL_S = 60.0
+# A stopped agent is restarted after 5 s, then 10, 20 ... up to 5 min while it keeps stopping;
+# one that ran for 10 minutes counts as healthy again.
+RESTART_BACKOFF_S = (5.0, 300.0)
+HEALTHY_RUN_S = 600.0
+
+
+def restart_delay(agent) -> float:
+    """Seconds to wait before restarting ``agent`` (an ``AgentProcess`` that just stopped)."""
+    if time.monotonic() - agent.started_at >= HEALTHY_RUN_S:
+        agent.restarts = 0
+    first, ceiling = RESTART_BACKOFF_S
+    return min(first * 2 ** agent.restarts, ceiling)
 
 
 def _interrupt(signum: int, _frame: object) -> None:
@@ -142,8 +154,9 @@ class Command(RunserverCommand):
             f"{DEMO_PASSWORD!r} (the admin is at /admin/). Ctrl-C stops the portal and every agent."))
 
     def _watch_agents(self) -> None:
-        """Say so when an agent stops on its own (a bad key, a crash), pointing at its log; prune old frames."""
-        reported: set[int] = set()
+        """When an agent stops on its own (a bad key, a crash), say why in one line and restart it
+        with a growing delay, so the demo stays alive; prune old frames."""
+        due: dict[int, float] = {}  # pid of a stopped agent -> when to restart it
         next_prune = 0.0
         while not self.stop_watching.wait(WATCH_INTERVAL_S):
             if self.keep_frames_s and time.monotonic() >= next_prune:
@@ -151,7 +164,20 @@ class Command(RunserverCommand):
                 for agent in self.demo_agents:
                     prune_frames(agent.data_dir / "frames", self.keep_frames_s)
             for agent in self.processes.exited():
-                if agent.pid not in reported and not self.stop_watching.is_set():
-                    reported.add(agent.pid)
+                if self.stop_watching.is_set():
+                    return
+                if agent.pid not in due:
+                    delay = restart_delay(agent)
+                    due[agent.pid] = time.monotonic() + delay
                     self.stderr.write(f"The simulated agent for {agent.name} stopped (exit status "
-                                      f"{agent.process.returncode}); see {agent.log_path}")
+                                      f"{agent.process.returncode}: {agent.last_words()}); restarting it in "
+                                      f"{delay:.0f} s (log {agent.log_path})")
+                elif time.monotonic() >= due[agent.pid]:
+                    del due[agent.pid]
+                    try:
+                        fresh = self.processes.restart(agent)
+                    except OSError as exc:
+                        self.stderr.write(f"Cannot restart the agent for {agent.name}: {exc}")
+                        continue
+                    self.stdout.write(f"Restarted the simulated agent for {agent.name} (pid {fresh.pid}, "
+                                      f"restart {fresh.restarts})")
