@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from datas_pipeline.sky.visibility import HorizonProfile  # noqa: E402
 
-from network.scheduling import (  # noqa: E402
+from scheduling import (  # noqa: E402
     POLICY_REDUNDANT,
     CampaignSpec,
     SchedulerConfig,

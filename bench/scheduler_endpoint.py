@@ -23,7 +23,7 @@ os.environ["DEBUG"] = "0"
 
 
 def placeholder_ranking(site, count: int) -> list:
-    """The spine's placeholder (targets/ranking.py before the scheduler): rank every target per request."""
+    """The spine's placeholder (scheduling/ranking.py before the scheduler): rank every target per request."""
     from django.db.models import Max, Q
     from django.utils import timezone
 
@@ -97,7 +97,7 @@ def run(n_sites: int, n_targets: int, repeats: int) -> None:
     from django.test import Client
 
     from network.models import Network
-    from network.schedules import cached_list, run_network_pass
+    from scheduling.passes import cached_list, run_network_pass
     from sites.services import issue_site_key
 
     print(f"\nagent endpoint: database {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "

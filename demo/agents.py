@@ -19,8 +19,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.text import slugify
 
-from network.demo import NETWORKS
-from sites.darkness import SUN_LIMIT_DEG, Darkness, darkness_outlook
+from demo.darkness import SUN_LIMIT_DEG, Darkness, darkness_outlook
+from demo.services import NETWORKS
 from sites.models import Automation, Site
 from sites.services import issue_site_key, revoke_site_key
 

@@ -186,3 +186,4 @@ def get_scoped_or_404(queryset: QuerySet, **lookup):
         return queryset.get(**lookup)
     except (queryset.model.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404(f"no {queryset.model._meta.verbose_name} with {lookup}") from exc
+

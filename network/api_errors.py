@@ -10,7 +10,12 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from targets.sky import InvalidSkyPosition
+
+class ClientInputError(ValueError):
+    """Input a client can fix, refused below a view (a sky position out of range, ...): answered as a 400.
+
+    Apps subclass it (targets.sky.InvalidSkyPosition), so the project package needs to know none of them.
+    """
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
@@ -21,6 +26,6 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages})
-    elif isinstance(exc, InvalidSkyPosition):
+    elif isinstance(exc, ClientInputError):
         exc = exceptions.ValidationError({"detail": str(exc)})
     return exception_handler(exc, context)

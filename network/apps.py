@@ -8,7 +8,7 @@ class NetworkConfig(AppConfig):
     def ready(self) -> None:
         from datas_pipeline.sky.timedata import configure_time_data
 
-        from network import celery, schedule_signals, schema  # noqa: F401  Celery app; stale-list signals; OpenAPI auth
+        from network import celery, schema  # noqa: F401  the Celery app; the OpenAPI auth extension
 
         # Web processes, Celery workers, management commands and tests: astropy offline and
         # working past its bundled tables (DATAS_TIME_DATA_DOWNLOAD allows refreshes).

@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "sites",
     "targets",
     "observations",
+    "scheduling",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -257,7 +259,7 @@ SPECTACULAR_SETTINGS = {
 # A site counts as online when its agent checked in within this many seconds.
 DATAS_SITE_ONLINE_SECONDS = int(os.environ.get("DATAS_SITE_ONLINE_SECONDS", "900"))
 
-# --- Network scheduler (network/scheduling, network/schedules.py) -------------------------
+# --- Network scheduler (network/scheduling, scheduling/passes.py) -------------------------
 # Minutes between passes: the beat entry is created with this at migrate; edit it in the admin
 # (Periodic tasks) afterwards. A list stays valid until the next pass.
 DATAS_SCHEDULE_INTERVAL_MINUTES = int(os.environ.get("DATAS_SCHEDULE_INTERVAL_MINUTES", "5"))

@@ -3,9 +3,9 @@
 ``schedule_network(targets, sites, now)`` takes :class:`TargetSpec` and :class:`SiteSpec`
 objects and returns a :class:`NetworkSchedule` with one ranked :class:`SiteSchedule` per site.
 """
-from network.scheduling.planner import SchedulerConfig, schedule_network, site_readiness
-from network.scheduling.scoring import Weights
-from network.scheduling.specs import (
+from scheduling.planner import SchedulerConfig, schedule_network, site_readiness
+from scheduling.scoring import Weights
+from scheduling.specs import (
     POLICY_DIVERSE,
     POLICY_REDUNDANT,
     CampaignSpec,

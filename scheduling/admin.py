@@ -4,9 +4,10 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.http import HttpResponse
 
-from network.schedules import run_network_pass
-from observations.exports import TaskingError
-from observations.tasking import tasking_for_site, zip_files
+from scheduling.exports import TaskingError
+from scheduling.passes import run_network_pass
+from scheduling.tasking import tasking_for_site, zip_files
+from sites.admin import SiteAdmin
 
 
 @admin.action(description="Recompute the ranked lists of the selected sites' networks now")
@@ -42,3 +43,7 @@ def download_ekos_tasking(modeladmin, request, queryset):
 @admin.action(description="Download tonight's tasking as CSV (zipped)")
 def download_csv_tasking(modeladmin, request, queryset):
     return _download(modeladmin, request, queryset, "csv")
+
+
+# The scheduler's actions on the site admin (sites/ knows nothing of the scheduler).
+SiteAdmin.actions = [*SiteAdmin.actions, recompute_schedule, download_ekos_tasking, download_csv_tasking]

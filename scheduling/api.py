@@ -1,16 +1,95 @@
-"""API v1: /api/v1/sites/{id}/tasking, tonight's tasking files for a site to download."""
+"""API v1 of the scheduler: a site's ranked list and tonight's tasking files.
+
+* ``GET /api/v1/targets?site_id=`` (or any agent's ``GET /api/v1/targets``): the site's ranked
+  list, with an ETag for ``If-None-Match``; ``GET /api/v1/targets/last_changed``: a cache read
+  for cheap polls. :class:`RankedTargetViewSet` extends the targets app's viewset with them.
+* ``GET /api/v1/sites/{id}/tasking``: tonight's tasking for Ekos, N.I.N.A. or CSV.
+"""
 from __future__ import annotations
 
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
+from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from network.api import Authenticated, can_operate_site, get_scoped_or_404, is_agent, scoped_networks
-from observations.exports import TASKING_FORMATS, EkosOptions, TaskingError
-from observations.tasking import tasking_for_site, zip_files
+from scheduling.exports import TASKING_FORMATS, EkosOptions, TaskingError
+from scheduling.passes import list_state
+from scheduling.ranking import ranked_targets
+from scheduling.tasking import tasking_for_site, zip_files
 from sites.models import Site
+from targets.api import CONE_PARAMETERS, TargetViewSet
+from targets.models import Campaign
+from targets.serializers import (
+    ListStateSerializer,
+    RankingQuerySerializer,
+    SiteQuerySerializer,
+    TargetSearchResultSerializer,
+)
+
+
+class RankedTargetViewSet(TargetViewSet):
+    """Targets, and for an agent (or anyone passing ``site_id``) its site's ranked list."""
+
+    @extend_schema(
+        parameters=[*CONE_PARAMETERS, RankingQuerySerializer,
+                    OpenApiParameter("name", str, description="Exact name or alias (case and spaces ignored)")],
+        responses={200: TargetSearchResultSerializer(many=True)},
+        description="People: the filtered list (paginated, cone search with ra/dec/radius_deg). "
+                    "Agents, or anyone passing site_id: the site's ranked list (see RankedList).",
+    )
+    def list(self, request, *args, **kwargs):
+        if is_agent(request) or "site_id" in request.query_params:
+            return self.ranked(request)
+        return super().list(request, *args, **kwargs)
+
+    def _asking_site(self, request, site_id: int | None) -> Site:
+        if is_agent(request):
+            site = request.auth.site
+            if site_id not in (None, site.pk):
+                raise ValidationError({"site_id": ["a site key may only ask for its own site's targets"]})
+            return site
+        if site_id is None:
+            raise ValidationError({"site_id": ["give the site whose list you want"]})
+        sites = Site.objects.filter(network__in=scoped_networks(request)).select_related("network")
+        return get_scoped_or_404(sites, pk=site_id)
+
+    def ranked(self, request):
+        query = RankingQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        site = self._asking_site(request, params.get("site_id"))
+        campaign = None
+        if params.get("campaign") is not None:
+            campaign = Campaign.objects.filter(network_id=site.network_id, pk=params["campaign"]).first()
+            if campaign is None:
+                raise ValidationError({"campaign": [f"no campaign {params['campaign']} in this site's network"]})
+        ranked = ranked_targets(site, params["count"], params.get("priority_min"), campaign)
+        # The list's content and the query decide the body: agents send it back in If-None-Match.
+        etag = f'"{ranked.etag}-{params["count"]}-{params.get("priority_min")}-{params.get("campaign")}"'
+        if ranked.etag and request.headers.get("If-None-Match") == etag:
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        # Rows come in RankedTargetSerializer's shape already (scheduling.ranking.target_rows).
+        rows = [{"rank": rank, "score": item.score, "reason": item.reason, "plan": item.plan, **item.target}
+                for rank, item in enumerate(ranked.targets, start=1)]
+        return Response({"site_id": site.pk, "network": site.network.slug, "generated_at": ranked.generated_at,
+                         "valid_until": ranked.valid_until, "last_changed": ranked.last_changed,
+                         "stale": ranked.stale, "reason": ranked.reason, "targets": rows},
+                        headers={"ETag": etag} if ranked.etag else None)
+
+    @extend_schema(parameters=[SiteQuerySerializer], responses=ListStateSerializer)
+    @action(detail=False, methods=["get"], url_path="last_changed")
+    def last_changed(self, request):
+        """When the site's ranked list last changed: a cache read, for agents to poll cheaply."""
+        query = SiteQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        site = self._asking_site(request, query.validated_data.get("site_id"))
+        state = list_state(site)
+        return Response({"site_id": site.pk, **state})
+
 
 
 class TaskingQuerySerializer(serializers.Serializer):

@@ -25,8 +25,8 @@ from datas_pipeline.sky.visibility import (
 )
 from datas_pipeline.sky.windows import TargetVectors, availability_margin, best_before, constraint_margin
 
-from network.scheduling import scoring
-from network.scheduling.tables import SiteTable, TargetTable
+from scheduling import scoring
+from scheduling.tables import SiteTable, TargetTable
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 Pure functions (no Django): ``remaining_goals`` subtracts recorded exposure from the goals,
 ``plan_night`` fits what is missing into the night's observable windows. The writers
-(:mod:`observations.exports.ekos`, :mod:`~observations.exports.nina`,
-:mod:`~observations.exports.csv_tasking`) turn the jobs into files.
+(:mod:`scheduling.exports.ekos`, :mod:`~scheduling.exports.nina`,
+:mod:`~scheduling.exports.csv_tasking`) turn the jobs into files.
 """
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
 """The network scheduler inside the portal: run passes and keep every site's ranked list cached.
 
-One hop from the pure scheduler (:mod:`network.scheduling`): this module turns a network's
-sites and targets into specs, runs :func:`~network.scheduling.schedule_network`, and stores
+One hop from the pure scheduler (:mod:`scheduling`): this module turns a network's
+sites and targets into specs, runs :func:`~scheduling.schedule_network`, and stores
 each site's list in the Django cache (Redis in production) under
 ``datas:schedule:site:<id>``, so the agent endpoint is a cache read. Anything that changes
 what a site should do (an observation, an alert, a weather report, a target or campaign
 edit) marks lists stale and asks for a new pass (:func:`mark_stale`, wired in
-:mod:`network.schedule_signals`); the Celery beat entry runs a pass every few minutes anyway.
+:mod:`scheduling.signals`); the Celery beat entry runs a pass every few minutes anyway.
 
 Database conventions mapped here: campaign and time-window boosts are *added* to a target's
 priority (the spine's meaning), so each becomes the factor (priority + boost) / priority.
@@ -34,7 +34,9 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from network.models import Network
-from network.scheduling import (
+from network.validators import parse_windows
+from observations.models import Observation
+from scheduling import (
     POLICY_REDUNDANT,
     CampaignSpec,
     NetworkSchedule,
@@ -47,8 +49,6 @@ from network.scheduling import (
     schedule_network,
     site_readiness,
 )
-from network.validators import parse_windows
-from observations.models import Observation
 from sites.models import Site
 from targets.models import CampaignTarget, Target
 
@@ -326,7 +326,7 @@ def stale_reason(payload: dict, site_id: int, marks: dict | None = None) -> str:
 def request_pass(network_id: int) -> None:
     """Queue a pass for the network after the current transaction, at most one per minute."""
     if cache.add(_queued_key(network_id), 1, timeout=60):
-        from network.tasks import schedule_network_pass
+        from scheduling.tasks import schedule_network_pass
         transaction.on_commit(lambda: schedule_network_pass.delay(network_id))
 
 

@@ -3,7 +3,7 @@
 ``schedule_network(targets, sites, now)`` decides which sites can observe (active, a fresh
 weather report that is not bad, darkness and availability within a day), scores every
 (target, site) pair, checks the best ones against every limit, assigns them network-wide
-(:mod:`network.scheduling.assignment`) and writes each site's list with a filter plan, the
+(:mod:`scheduling.assignment`) and writes each site's list with a filter plan, the
 window to use and the terms that explain each score.
 """
 from __future__ import annotations
@@ -19,9 +19,9 @@ from datas_pipeline.sky import ephemeris as eph
 from datas_pipeline.sky.filters import resolve_filters
 from datas_pipeline.sky.visibility import dark_intervals, twilight_sun_altitude
 
-from network.scheduling import scoring
-from network.scheduling.assignment import LazyGreedy, assign_urgent
-from network.scheduling.candidates import (
+from scheduling import scoring
+from scheduling.assignment import LazyGreedy, assign_urgent
+from scheduling.candidates import (
     PairFactors,
     RefinedPairs,
     SiteContext,
@@ -31,7 +31,7 @@ from network.scheduling.candidates import (
     refine_site,
     time_critical_candidates,
 )
-from network.scheduling.specs import (
+from scheduling.specs import (
     FilterStep,
     NetworkSchedule,
     ScheduleEntry,
@@ -41,7 +41,7 @@ from network.scheduling.specs import (
     TargetSpec,
     iso,
 )
-from network.scheduling.tables import SiteTable, TargetTable
+from scheduling.tables import SiteTable, TargetTable
 
 # A list starting at dusk is evaluated this long after the twilight edge, so the Sun is
 # unambiguously below the limit there.

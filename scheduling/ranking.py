@@ -1,7 +1,7 @@
 """Which targets a site should observe next: the network scheduler's cached list for the site.
 
 ``GET /api/v1/targets?site_id=`` calls :func:`ranked_targets`. The list comes from the last
-scheduler pass (:mod:`network.schedules`) and the rows of its targets from the cache too
+scheduler pass (:mod:`scheduling.passes`) and the rows of its targets from the cache too
 (:func:`cached_target_rows`), so an agent's request costs two cache reads and no query for
 the list, however many targets the network has.
 """
@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from network.schedules import site_list
+from scheduling.passes import site_list
 from sites.models import Site
 from targets.models import Campaign, CampaignTarget, Target, TargetAlias
 
@@ -103,7 +103,7 @@ def cached_target_rows(ids: list[int], network_id: int, network_slug: str) -> di
     """Rows of the listed targets from the cache, the missing ones from the database (and cached).
 
     A row lives one scheduler interval (coverage counters are at most that old, like the list
-    itself); editing a target or its aliases drops its row (network.schedule_signals).
+    itself); editing a target or its aliases drops its row (scheduling.signals).
     """
     keys = {row_key(pk): pk for pk in ids}
     rows = {keys[k]: row for k, row in cache.get_many(list(keys)).items()}

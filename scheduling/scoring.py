@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from network.scheduling.tables import TargetTable
+from scheduling.tables import TargetTable
 
 TARGET_TERMS = ("priority", "campaign", "cadence", "coverage")
 PAIR_TERMS = ("urgency", "altitude", "magnitude", "filters", "fov", "reliability", "recent_site")

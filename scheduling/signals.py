@@ -1,7 +1,7 @@
 """What marks ranked lists stale: observations, alerts, weather reports, target and campaign edits.
 
 Connected in ``NetworkConfig.ready``. Each handler only flags the lists and queues a pass
-(:func:`network.schedules.mark_stale`), so saving a row stays cheap.
+(:func:`scheduling.passes.mark_stale`), so saving a row stays cheap.
 """
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from django.core.cache import cache
 from django.db.models.signals import post_delete, post_migrate, post_save
 from django.dispatch import receiver
 
-from network.schedules import cached_list, ensure_beat_entry, live_readiness, mark_stale
 from observations.models import Observation
+from scheduling.passes import cached_list, ensure_beat_entry, live_readiness, mark_stale
+from scheduling.ranking import row_key
 from sites.models import Site
 from targets.models import Alert, Campaign, CampaignTarget, Target, TargetAlias
-from targets.ranking import row_key
 
 # Site fields the scheduler reads; a heartbeat that touches none of them changes nothing.
 SCHEDULING_FIELDS = frozenset({"latitude", "longitude", "elevation_m", "filters", "fov_arcmin", "limiting_mag",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from datas_pipeline.sky.filters import pattern_index
 
-from network.scheduling.specs import POLICY_REDUNDANT, SchedulingError, SiteSpec, TargetSpec
+from scheduling.specs import POLICY_REDUNDANT, SchedulingError, SiteSpec, TargetSpec
 
 
 def _column(specs: Sequence[object], attr: str, dtype: type = np.float64, missing: float = np.nan) -> np.ndarray:

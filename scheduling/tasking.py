@@ -4,7 +4,7 @@ Goals come from two places: targets of the site's network with a ``total_hours``
 (split evenly over their filters), and the site's current ranked list (one visit each, as
 the scheduler planned it). What the network already recorded through each filter is
 subtracted, the rest is fitted into the site's night (:func:`plan_night`), and the jobs are
-written in the format asked for (:func:`observations.exports.tasking_files`).
+written in the format asked for (:func:`scheduling.exports.tasking_files`).
 """
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from datas_pipeline.sky.filters import resolve_filters
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from network.schedules import site_list, site_spec
-from observations.exports import EkosOptions, tasking_files
-from observations.exports.tasking import (
+from observations.models import Observation
+from scheduling.exports import EkosOptions, tasking_files
+from scheduling.night_plan import (
     ExposureGoal,
     RecordedExposure,
     TargetGoal,
@@ -28,7 +28,7 @@ from observations.exports.tasking import (
     plan_night,
     remaining_goals,
 )
-from observations.models import Observation
+from scheduling.passes import site_list, site_spec
 from sites.models import Site
 from targets.models import Target
 

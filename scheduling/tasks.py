@@ -1,7 +1,7 @@
 """Celery tasks of the network app: the scheduler passes (run by django-celery-beat)."""
 from celery import shared_task
 
-from network.schedules import run_all_passes, run_network_pass
+from scheduling.passes import run_all_passes, run_network_pass
 
 
 @shared_task(name="network.schedule_all")

@@ -2,7 +2,6 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from network.admin_scoping import NetworkScopedAdmin, ScopedInline
-from network.schedule_admin import download_csv_tasking, download_ekos_tasking, recompute_schedule
 from sites.models import Site, SiteKey
 from sites.services import issue_site_key
 
@@ -27,8 +26,8 @@ class SiteAdmin(NetworkScopedAdmin):
     list_select_related = ["network", "owner"]
     readonly_fields = ["status", "weather_status", "weather", "weather_reported_at", "last_seen", "created_at"]
     inlines = [SiteKeyInline]
-    actions = ["issue_key", "activate", "deactivate", recompute_schedule, download_ekos_tasking,
-               download_csv_tasking]
+    # The scheduler adds its actions (recompute now, tonight's tasking) in scheduling/admin.py.
+    actions = ["issue_key", "activate", "deactivate"]
     fieldsets = [
         (None, {"fields": ["network", "owner", "name", "is_active"]}),
         ("Place", {"fields": ["latitude", "longitude", "elevation_m", "timezone"]}),

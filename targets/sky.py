@@ -18,12 +18,14 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 from django.db.models import BooleanField, F, FloatField, Func, Q, QuerySet, Value
 
+from network.api_errors import ClientInputError
+
 SQLITE_SEPARATION_FUNCTION = "datas_separation_deg"
 # Float slack in the prefilter so that rounding never drops a point the exact test keeps.
 PREFILTER_MARGIN_DEG = 1e-7
 
 
-class InvalidSkyPosition(ValueError):
+class InvalidSkyPosition(ClientInputError):
     """A position or radius outside its valid range."""
 
 

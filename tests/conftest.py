@@ -29,6 +29,6 @@ def _fresh_schedule_cache(request):
 def scheduler_night(monkeypatch):
     """Freeze the network scheduler's clock at a known dark night at La Palma
     (``tests/network/schedule_helpers.NIGHT``); returns that time."""
-    from tests.network.schedule_helpers import NIGHT
-    monkeypatch.setattr("network.schedules._now", lambda: NIGHT)
+    from tests.scheduling.helpers import NIGHT
+    monkeypatch.setattr("scheduling.passes._now", lambda: NIGHT)
     return NIGHT

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from observations.exports.csv_tasking import tasking_csv
-from observations.exports.ekos import EkosOptions, ekos_files
-from observations.exports.nina import nina_files
-from observations.exports.tasking import TaskingError, TaskingJob
+from scheduling.exports.csv_tasking import tasking_csv
+from scheduling.exports.ekos import EkosOptions, ekos_files
+from scheduling.exports.nina import nina_files
+from scheduling.night_plan import TaskingError, TaskingJob
 
 TASKING_FORMATS = ("ekos", "nina", "csv")
 

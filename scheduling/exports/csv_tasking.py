@@ -5,8 +5,8 @@ import csv
 import io
 from collections.abc import Sequence
 
-from observations.exports.ekos import iso_utc
-from observations.exports.tasking import TaskingJob
+from scheduling.exports.ekos import iso_utc
+from scheduling.night_plan import TaskingJob
 
 COLUMNS = ("order", "target", "ra_hours", "ra_deg", "dec_deg", "start_utc", "end_utc", "filter", "exposure_sec",
            "count", "min_altitude_deg", "moon_separation_deg", "priority", "group")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from xml.sax.saxutils import escape, quoteattr
 
-from observations.exports.tasking import TaskingError, TaskingJob
+from scheduling.night_plan import TaskingError, TaskingJob
 
 ESL_VERSION = "2.1"
 ESQ_VERSION = "2.6"

@@ -17,8 +17,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from observations.exports.ekos import file_stem
-from observations.exports.tasking import TaskingError, TaskingJob
+from scheduling.exports.ekos import file_stem
+from scheduling.night_plan import TaskingError, TaskingJob
 
 DSO_CONTAINER = "NINA.Sequencer.Container.DeepSkyObjectContainer"
 SMART_EXPOSURE = "NINA.Sequencer.SequenceItem.Imaging.SmartExposure"

@@ -32,10 +32,10 @@ def night(live_server, tmp_path, monkeypatch, settings):
     """
     from observations.models import Observation  # noqa: F401 - Django is ready inside the fixture
     from tests.network.factories import make_network, make_site_with_key, make_target
-    from tests.network.schedule_helpers import clear_skies, same_sky_in_the_dark
+    from tests.scheduling.helpers import clear_skies, same_sky_in_the_dark
 
     dark = same_sky_in_the_dark(-30.24, -70.74)
-    monkeypatch.setattr("network.schedules._now", lambda: dark)
+    monkeypatch.setattr("scheduling.passes._now", lambda: dark)
     settings.DATAS_WEATHER_MAX_AGE_SECONDS = 400 * 86400
 
     network = make_network("Variable star club")

@@ -30,13 +30,13 @@ def tasking(live_server, monkeypatch, settings):
     skies, and the target wants many points so one observation does not end its tasking.
     """
     from tests.network.factories import make_network, make_site_with_key, make_target
-    from tests.network.schedule_helpers import clear_skies
+    from tests.scheduling.helpers import clear_skies
 
     settings.DATAS_WEATHER_MAX_AGE_SECONDS = 400 * 86400
 
     def make(latitude, longitude, filters, timezone="UTC", **target_fields):
         dark = deepest_night_with_this_sky(latitude, longitude)
-        monkeypatch.setattr("network.schedules._now", lambda: dark)
+        monkeypatch.setattr("scheduling.passes._now", lambda: dark)
         network = make_network("Hardware night")
         site, key = make_site_with_key(network, latitude=latitude, longitude=longitude, elevation_m=300,
                                        timezone=timezone, filters=filters)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from network.agent_processes import AgentProcess, AgentProcesses
-from network.management.commands.run_demo import HEALTHY_RUN_S, restart_delay
+from demo.agent_processes import AgentProcess, AgentProcesses
+from demo.management.commands.run_demo import HEALTHY_RUN_S, restart_delay
 
 
 def test_a_bad_configuration_is_the_last_word_and_a_restart_replaces_the_process(tmp_path: Path):

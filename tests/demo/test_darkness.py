@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from sites.darkness import darkness_outlook, sun_altitudes
+from demo.darkness import darkness_outlook, sun_altitudes
 
 
 def almanac_sun_altitude(lat_deg: float, lon_deg: float, when: datetime) -> float:

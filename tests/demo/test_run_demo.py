@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from network.demo import SITES
-from network.demo_agents import (
+from demo.agents import (
     AGENT_KEY_LABEL,
     MIN_DARK_HOURS,
     DemoAgent,
@@ -21,10 +20,11 @@ from network.demo_agents import (
     prune_frames,
     write_agent_config,
 )
+from demo.services import SITES
 from sites.models import Automation, Site
 from sites.services import KeyRejected, authenticate_site_key, issue_site_key
+from tests.demo.test_darkness import almanac_sun_altitude
 from tests.network.factories import make_network, make_site
-from tests.sites.test_darkness import almanac_sun_altitude
 
 AGENT_SRC = Path(__file__).resolve().parents[2] / "agent"
 if str(AGENT_SRC) not in sys.path:

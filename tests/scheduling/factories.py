@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from datas_pipeline.sky import ephemeris as eph
 
-from network.scheduling import SiteSpec, TargetSpec
+from scheduling import SiteSpec, TargetSpec
 
 # Local midnight at longitude 0 near the March equinox: a long dark night at mid latitudes.
 NOW = float(eph.to_unix(dt.datetime(2026, 3, 20, 0, 0, tzinfo=dt.UTC)))

@@ -22,7 +22,7 @@ def same_sky_in_the_dark(latitude: float, longitude: float, when: dt.datetime | 
     sidereal time equals that at ``when`` (default now): whole sidereal days later.
 
     For tests that place targets "overhead now" on the real clock while the scheduler needs a
-    night (freeze ``network.schedules._now`` at the result).
+    night (freeze ``scheduling.passes._now`` at the result).
     """
     import numpy as np
     from datas_pipeline.sky.visibility import moon_altaz, sun_altaz

@@ -2,12 +2,12 @@
 import numpy as np
 from datas_pipeline.sky.visibility import HorizonProfile
 
-from network.scheduling import SchedulerConfig, TimeCriticalWindow, schedule_network, scoring
-from network.scheduling.assignment import assign_urgent
-from network.scheduling.candidates import PairFactors, SiteGrid, refine_site, time_critical_candidates
-from network.scheduling.planner import site_contexts
-from network.scheduling.tables import SiteTable, TargetTable
-from tests.network.scheduling.factories import NOW, random_network, target
+from scheduling import SchedulerConfig, TimeCriticalWindow, schedule_network, scoring
+from scheduling.assignment import assign_urgent
+from scheduling.candidates import PairFactors, SiteGrid, refine_site, time_critical_candidates
+from scheduling.planner import site_contexts
+from scheduling.tables import SiteTable, TargetTable
+from tests.scheduling.factories import NOW, random_network, target
 
 
 def brute_force(targets, sites, config):

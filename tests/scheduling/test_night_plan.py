@@ -6,7 +6,7 @@ from datas_pipeline.sky import ephemeris as eph
 from datas_pipeline.sky.visibility import HorizonProfile, Observatory
 from datas_pipeline.sky.windows import observable_windows
 
-from observations.exports.tasking import (
+from scheduling.night_plan import (
     ExposureGoal,
     RecordedExposure,
     TargetGoal,

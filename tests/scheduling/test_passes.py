@@ -4,13 +4,14 @@ import datetime as dt
 import pytest
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from network import schedules, tasks
-from network.schedules import BEAT_ENTRY, cached_list, list_state, run_network_pass, site_list, site_spec
+from scheduling import passes as schedules
+from scheduling import tasks
+from scheduling.passes import BEAT_ENTRY, cached_list, list_state, run_network_pass, site_list, site_spec
 from sites.models import Site
 from targets.models import CoveragePolicy
 from tests.network.api_helpers import agent_client, person_client
 from tests.network.factories import build_world, make_campaign, make_observation, make_site, make_target
-from tests.network.schedule_helpers import NIGHT, clear_skies
+from tests.scheduling.helpers import NIGHT, clear_skies
 
 pytestmark = pytest.mark.django_db
 TARGETS = "/api/v1/targets"
@@ -76,7 +77,7 @@ def test_last_changed_holds_while_the_content_does_not_change(world, monkeypatch
     run_network_pass(world.a)
     before = cached_list(world.a_site.pk)
     later = NIGHT + dt.timedelta(minutes=5)
-    monkeypatch.setattr("network.schedules._now", lambda: later)
+    monkeypatch.setattr("scheduling.passes._now", lambda: later)
     clear_skies(world.a_site, at=later)
     run_network_pass(world.a)
     after = cached_list(world.a_site.pk)
@@ -169,7 +170,7 @@ def test_the_beat_task_runs_every_network(world):
 def test_site_list_serves_a_fresh_list_when_the_old_one_expired(world, monkeypatch, django_capture_on_commit_callbacks):
     run_network_pass(world.a)
     later = NIGHT + dt.timedelta(minutes=30)
-    monkeypatch.setattr("network.schedules._now", lambda: later)
+    monkeypatch.setattr("scheduling.passes._now", lambda: later)
     clear_skies(world.a_site, at=later)
     monkeypatch.setattr(tasks.schedule_network_pass, "delay", lambda network_id: tasks.schedule_network_pass(network_id))
     with django_capture_on_commit_callbacks(execute=True):
@@ -181,8 +182,8 @@ def test_site_list_serves_a_fresh_list_when_the_old_one_expired(world, monkeypat
 
 
 def test_lean_rows_have_the_serializers_shape(world):
+    from scheduling.ranking import target_rows
     from targets.models import Target, TargetAlias
-    from targets.ranking import target_rows
     from targets.serializers import TargetSerializer
     target = world.vega_like
     TargetAlias.objects.create(target=target, name="HD 1")
@@ -197,8 +198,8 @@ def test_lean_rows_have_the_serializers_shape(world):
 def test_target_rows_are_cached_and_dropped_on_edit(world):
     from django.core.cache import cache
 
+    from scheduling.ranking import cached_target_rows, row_key
     from targets.models import TargetAlias
-    from targets.ranking import cached_target_rows, row_key
     rows = cached_target_rows([world.vega_like.pk], world.a.pk, "net-a")
     assert rows[world.vega_like.pk]["name"] == "High one" and cache.get(row_key(world.vega_like.pk))
     TargetAlias.objects.create(target=world.vega_like, name="Alias 9")
@@ -212,7 +213,7 @@ def test_target_rows_are_cached_and_dropped_on_edit(world):
 
 
 def test_load_targets_reads_json_columns_and_additive_boosts(world):
-    from network.schedules import load_targets
+    from scheduling.passes import load_targets
     window = {"start": "2025-09-15T00:00:00Z", "end": "2025-09-15T03:00:00Z", "priority_boost": 2.0}
     make_target(world.a, name="Nebula", ra_deg=350.0, dec_deg=40.0, priority=2.0, required_filters=["Ha", "OIII"],
                 time_windows=[window], metadata={"size_arcmin": 120, "note": "x"}, total_hours=3.0)

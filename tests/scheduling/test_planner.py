@@ -6,13 +6,13 @@ import pytest
 from datas_pipeline.sky.visibility import HorizonProfile
 from datas_pipeline.sky.windows import observable_windows
 
-from network.scheduling import (
+from scheduling import (
     CampaignSpec,
     SchedulerConfig,
     TimeCriticalWindow,
     schedule_network,
 )
-from tests.network.scheduling.factories import NOW, random_network, site, sky_position, target
+from tests.scheduling.factories import NOW, random_network, site, sky_position, target
 
 HERE = site(1, lat=30.0, lon=0.0)
 

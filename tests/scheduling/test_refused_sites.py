@@ -2,11 +2,11 @@
 cached empty list with the reason, so its agent's requests never run a pass each."""
 import pytest
 
-from network import schedules
+from scheduling import passes as schedules
 from sites.models import Site
 from tests.network.api_helpers import agent_client, person_client
 from tests.network.factories import build_world
-from tests.network.schedule_helpers import clear_skies
+from tests.scheduling.helpers import clear_skies
 
 pytestmark = pytest.mark.django_db
 NO_SKY = [{"min_altitude_deg": 90}, {"ha_limit_east_h": 0, "ha_limit_west_h": 0}]

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from network.scheduling import CampaignSpec, TimeCriticalWindow, scoring
-from network.scheduling.specs import SchedulingError
-from network.scheduling.tables import TargetTable
-from tests.network.scheduling.factories import NOW, target
+from scheduling import CampaignSpec, TimeCriticalWindow, scoring
+from scheduling.specs import SchedulingError
+from scheduling.tables import TargetTable
+from tests.scheduling.factories import NOW, target
 
 W = scoring.Weights()
 
@@ -71,7 +71,7 @@ def test_inactive_and_expired_targets_get_no_priority():
 ])
 def test_bad_targets_are_refused_with_the_field_named(kwargs, message):
     fields = dict(id=1, name="x", ra_deg=10.0, dec_deg=10.0) | kwargs
-    from network.scheduling import TargetSpec
+    from scheduling import TargetSpec
     with pytest.raises(SchedulingError, match=message):
         TargetSpec(**fields)
 

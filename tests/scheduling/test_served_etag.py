@@ -1,11 +1,11 @@
 """The ETag of GET /api/v1/targets covers what is served, not only the pass's list."""
 import pytest
 
-from network.schedules import run_network_pass
+from scheduling.passes import run_network_pass
 from sites.models import Site
 from tests.network.api_helpers import agent_client
 from tests.network.factories import build_world, make_target
-from tests.network.schedule_helpers import clear_skies
+from tests.scheduling.helpers import clear_skies
 
 pytestmark = pytest.mark.django_db
 TARGETS = "/api/v1/targets"
@@ -56,8 +56,8 @@ def test_the_schedule_command_explains_as_the_api_does(world):
 
     from django.core.management import call_command
 
-    from network.schedules import cached_list
-    from targets.ranking import explain
+    from scheduling.passes import cached_list
+    from scheduling.ranking import explain
 
     out = io.StringIO()
     call_command("schedule", "--site", world.a_site.name, stdout=out)

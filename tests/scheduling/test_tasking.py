@@ -6,12 +6,12 @@ import zipfile
 import pytest
 from django.core.management import CommandError, call_command
 
-from observations.exports.ekos import read_scheduler_list, read_sequence
-from observations.exports.nina import SMART_EXPOSURE, type_name, walk
-from observations.tasking import plan_for_site
+from scheduling.exports.ekos import read_scheduler_list, read_sequence
+from scheduling.exports.nina import SMART_EXPOSURE, type_name, walk
+from scheduling.tasking import plan_for_site
 from tests.network.api_helpers import agent_client, person_client
 from tests.network.factories import build_world, make_observation, make_site, make_target
-from tests.network.schedule_helpers import NIGHT, clear_skies
+from tests.scheduling.helpers import NIGHT, clear_skies
 
 pytestmark = pytest.mark.django_db
 

@@ -4,13 +4,13 @@ import pytest
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
-from network import schedules
-from network.schedules import cached_list, run_all_passes, site_spec
 from network.validators import parse_windows
+from scheduling import passes as schedules
+from scheduling.passes import cached_list, run_all_passes, site_spec
 from sites.models import Site
 from tests.network.api_helpers import agent_client, person_client
 from tests.network.factories import build_world
-from tests.network.schedule_helpers import clear_skies
+from tests.scheduling.helpers import clear_skies
 
 pytestmark = pytest.mark.django_db
 IMPOSSIBLE = [{"start": "2025-02-30T00:00:00", "end": "2025-03-01T00:00:00"}]

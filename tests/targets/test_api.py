@@ -6,7 +6,7 @@ import pytest
 from targets.models import Alert, Target
 from tests.network.api_helpers import agent_client, person_client, token_client
 from tests.network.factories import build_world, make_campaign, make_observation, make_site, make_target
-from tests.network.schedule_helpers import clear_skies
+from tests.scheduling.helpers import clear_skies
 
 pytestmark = pytest.mark.django_db
 TARGETS, CAMPAIGNS, ALERTS = "/api/v1/targets", "/api/v1/campaigns", "/api/v1/alerts"

@@ -1,7 +1,7 @@
 """``manage.py load_demo``: build (or refresh) the demo networks; safe to run any number of times."""
 from django.core.management.base import BaseCommand
 
-from network.demo import DEMO_PASSWORD, DEMO_USERNAME, load_demo
+from demo.services import DEMO_PASSWORD, DEMO_USERNAME, load_demo
 
 
 class Command(BaseCommand):

@@ -19,15 +19,15 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError
 from django.utils import timezone
 
-from network.agent_processes import AgentProcesses
-from network.demo import DEMO_PASSWORD, DEMO_USERNAME
-from network.demo_agents import (
+from demo.agent_processes import AgentProcesses
+from demo.agents import (
     MIN_DARK_HOURS,
     DemoAgent,
     prepare_demo_agents,
     prune_frames,
     write_agent_config,
 )
+from demo.services import DEMO_PASSWORD, DEMO_USERNAME
 
 DEFAULT_AGENTS = 3
 DEFAULT_KEEP_FRAMES_MIN = 30.0

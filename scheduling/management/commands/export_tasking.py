@@ -7,10 +7,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from network.management.commands.schedule import find_site
-from observations.exports import TASKING_FORMATS, EkosOptions, TaskingError
-from observations.exports.nina import load_template
-from observations.tasking import tasking_for_site
+from scheduling.exports import TASKING_FORMATS, EkosOptions, TaskingError
+from scheduling.exports.nina import load_template
+from scheduling.management.commands.schedule import find_site
+from scheduling.tasking import tasking_for_site
 
 
 class Command(BaseCommand):

@@ -5,9 +5,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from network.schedules import cached_list, run_all_passes, run_network_pass
+from scheduling.passes import cached_list, run_all_passes, run_network_pass
+from scheduling.ranking import explain
 from sites.models import Site
-from targets.ranking import explain
 
 
 def find_site(ident: str, network_slug: str | None = None) -> Site:

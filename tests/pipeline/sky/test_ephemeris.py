@@ -6,7 +6,7 @@ import pytest
 from datas_pipeline.sky import ephemeris as eph
 from datas_pipeline.sky import visibility as vis
 
-from tests.network import reference as ref
+from tests.pipeline.sky import reference as ref
 
 YEAR_2026 = eph.to_unix(dt.datetime(2026, 1, 1, tzinfo=dt.UTC)) + np.arange(0, 365, 7.3) * 86400 + 3600 * 5.5
 

@@ -6,7 +6,7 @@ import pytest
 from datas_pipeline.sky import ephemeris as eph
 from datas_pipeline.sky import visibility as vis
 
-from tests.network import reference as ref
+from tests.pipeline.sky import reference as ref
 
 START_2026 = float(eph.to_unix(dt.datetime(2026, 1, 3, tzinfo=dt.UTC)))
 # Twelve dates spread over a year, at odd hours so every site sees day and night.

@@ -7,7 +7,7 @@ from datas_pipeline.sky import ephemeris as eph
 from datas_pipeline.sky import visibility as vis
 from datas_pipeline.sky.windows import availability_margin, best_time, observable_windows
 
-from tests.network import reference as ref
+from tests.pipeline.sky import reference as ref
 
 NIGHT_START = float(eph.to_unix(dt.datetime(2026, 1, 10, 12, tzinfo=dt.UTC)))
 NIGHT_END = NIGHT_START + 86400.0

@@ -5,8 +5,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from datas_pipeline.sky import ephemeris as eph
 
-from observations.exports import tasking_files
-from observations.exports.ekos import (
+from scheduling.exports import tasking_files
+from scheduling.exports.ekos import (
     EkosOptions,
     ekos_files,
     read_scheduler_list,
@@ -15,7 +15,7 @@ from observations.exports.ekos import (
     sequence_xml,
     write_ekos,
 )
-from observations.exports.tasking import JobStep, TaskingError, TaskingJob
+from scheduling.night_plan import JobStep, TaskingError, TaskingJob
 
 START = float(eph.to_unix(dt.datetime(2026, 1, 12, 19, 30, tzinfo=dt.UTC)))
 WHEEL = ["Luminance", "Red", "Green", "Blue", "H-Alpha", "OIII"]

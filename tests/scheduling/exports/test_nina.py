@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from observations.exports import tasking_files
-from observations.exports.nina import (
+from scheduling.exports import tasking_files
+from scheduling.exports.nina import (
     DSO_CONTAINER,
     fill_template,
     load_template,
@@ -16,7 +16,7 @@ from observations.exports.nina import (
     type_name,
     walk,
 )
-from observations.exports.tasking import JobStep, TaskingError, TaskingJob
+from scheduling.night_plan import JobStep, TaskingError, TaskingJob
 
 WHEEL = ["L", "R", "G", "B", "Ha", "OIII"]
 JOBS = [
