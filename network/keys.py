@@ -19,6 +19,10 @@ KINDS = (SITE_KEY_KIND, USER_TOKEN_KIND)
 LOOKUP_LENGTH = 12
 
 
+class KeyRejected(Exception):
+    """A presented key or token is unknown, malformed or revoked (the API answers 401 with the message)."""
+
+
 class MalformedKey(ValueError):
     """The presented string is not a DATAS key at all (wrong shape or unknown kind)."""
 

@@ -7,13 +7,13 @@ from datetime import timedelta
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
-from network.keys import USER_TOKEN_KIND, MalformedKey, generate_key, key_matches, parse_key
+from network.keys import USER_TOKEN_KIND, KeyRejected, MalformedKey, generate_key, key_matches, parse_key
 from network.models import UserToken
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-class TokenRejected(Exception):
+class TokenRejected(KeyRejected):
     """A presented personal token is unknown, malformed or revoked."""
 
 
@@ -47,3 +47,9 @@ def authenticate_user_token(plaintext: str) -> UserToken:
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         UserToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token
+
+
+def authenticate_person(plaintext: str) -> tuple:
+    """``(user, token)`` for a personal token (``dut_...``); the API's authenticator for that kind."""
+    token = authenticate_user_token(plaintext)
+    return token.user, token

@@ -221,6 +221,12 @@ DATAS_SOLVE_CPU_LIMIT_S = float(os.environ.get("DATAS_SOLVE_CPU_LIMIT_S", "30"))
 DATAS_SOLVE_RADIUS_DEG = float(os.environ.get("DATAS_SOLVE_RADIUS_DEG", "2"))
 
 # --- API ------------------------------------------------------------------------------
+# API keys by kind (the prefix before "_"): the function that authenticates each (network.api).
+DATAS_KEY_AUTHENTICATORS = {
+    "dsk": "sites.auth.authenticate_agent",       # site keys: the agent of one site
+    "dut": "network.services.authenticate_person",  # personal tokens
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

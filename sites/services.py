@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from network import keys as network_keys
 from network.keys import SITE_KEY_KIND, MalformedKey, generate_key, key_matches, parse_key
 from sites.models import Site, SiteKey
 
@@ -15,7 +16,7 @@ from sites.models import Site, SiteKey
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-class KeyRejected(Exception):
+class KeyRejected(network_keys.KeyRejected):
     """A presented site key is unknown, malformed or revoked."""
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from targets.models import Target
+from targets.models import Target, observation_model
 
 
 def refresh_coverage(target_ids: Iterable[int] | None = None) -> int:
@@ -16,7 +16,9 @@ def refresh_coverage(target_ids: Iterable[int] | None = None) -> int:
     Runs after every observation upload for the targets it touched, and nightly (the
     ``targets.refresh_all_coverage`` task) so ``observations_last_7d`` decays without uploads.
     """
-    from observations.models import Observation
+    # Observations point at targets (observations imports targets, never the reverse): the model
+    # is reached through that relation.
+    Observation = observation_model()
 
     targets = Target.objects.all()
     if target_ids is not None:

@@ -222,3 +222,9 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} {self.external_id}"
+
+
+def observation_model():
+    """The model of the observations made of targets (``observations.Observation``), found through
+    its foreign key to :class:`Target` so that targets/ imports nothing of observations/."""
+    return Target._meta.get_field("observations").related_model

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Q, QuerySet
 
 from network.models import Network
-from targets.models import Campaign, CampaignTarget, CoveragePolicy, Target, name_key
+from targets.models import Campaign, CampaignTarget, CoveragePolicy, Target, name_key, observation_model
 
 
 def find_target_by_name(network: Network, name: str) -> Target | None:
@@ -45,7 +45,9 @@ def campaign_progress(campaign: Campaign) -> CampaignProgress:
     distinct sites (for a redundant campaign, the sites that observed it at all; whether they
     were simultaneous is the scheduler's concern).
     """
-    from observations.models import Observation
+    # Observations point at targets (observations imports targets, never the reverse): the model
+    # is reached through that relation.
+    Observation = observation_model()
 
     window = Q()
     if campaign.starts_at:
