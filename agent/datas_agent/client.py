@@ -11,6 +11,7 @@ Failures come out as one of three exceptions, which decide what the agent does n
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +115,8 @@ class DatasClient:
             path = API_PREFIX + path
         return self.base_url + path
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Send one request and return the decoded JSON body (``None`` when empty)."""
+    def send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Send one request; return the response of any status below 400, raise an ApiError otherwise."""
         url = self._url(path)
         try:
             response = self._session.request(method, url, timeout=self.timeout_s, **kwargs)
@@ -134,12 +135,17 @@ class DatasClient:
             if status in (401, 403):
                 raise AuthError(message, status)
             raise RejectedError(message, status)
+        return response
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send one request and return the decoded JSON body (``None`` when empty)."""
+        response = self.send(method, path, **kwargs)
         if not response.content:
             return None
         try:
             return response.json()
         except ValueError:
-            raise TransientError(f"{method} {url}: HTTP {status} but the body is not JSON") from None
+            raise TransientError(f"{method} {response.url}: HTTP {response.status_code} but the body is not JSON") from None
 
     # -- the agent's calls -------------------------------------------------------------------
 
@@ -158,12 +164,30 @@ class DatasClient:
 
     def ranked_targets(self, count: int = 10) -> list[dict]:
         """``GET /targets?site_id=&count=``: the site's ranked list, best first."""
-        body = self.request("GET", "/targets", params={"site_id": self.site_id, "count": count})
+        entries = self.ranked_list(count).entries
+        assert entries is not None  # no ETag sent: never "not modified"
+        return entries
+
+    def ranked_list(self, count: int = 10, etag: str | None = None) -> RankedList:
+        """The site's ranked list; with the ETag of the last one, a cheap "not modified" when it has not changed.
+
+        The server answers ``304 Not Modified`` (no body) to ``If-None-Match: <etag>`` while the
+        list, its order and its plans are unchanged, so an idle poll costs one cache read.
+        """
+        headers = {"If-None-Match": etag} if etag else {}
+        response = self.send("GET", "/targets", params={"site_id": self.site_id, "count": count}, headers=headers)
+        new_etag = response.headers.get("ETag") or None
+        if response.status_code == 304:
+            return RankedList(None, new_etag or etag, not_modified=True)
+        try:
+            body = response.json()
+        except ValueError:
+            raise TransientError("GET /targets: the body is not JSON") from None
         if isinstance(body, dict):
             body = body.get("results", body.get("targets", []))
         if not isinstance(body, list):
             raise TransientError("GET /targets: expected a list of targets")
-        return body
+        return RankedList(body, new_etag)
 
     def post_observation(self, record: dict) -> dict:
         """``POST /observations``: idempotent on ``record['observation_id']``."""
@@ -179,6 +203,15 @@ class DatasClient:
             files = {"file": (Path(path).name, handle, "application/fits")}
             data = {"sha256": sha256} if sha256 else {}
             return self.request("POST", target, files=files, data=data) or {}
+
+
+@dataclass(frozen=True)
+class RankedList:
+    """One poll of the ranked list: its entries (``None`` when not modified since ``etag``) and ETag."""
+
+    entries: list[dict] | None
+    etag: str | None
+    not_modified: bool = False
 
 
 def _short(reason: object) -> str:

@@ -73,6 +73,10 @@ class SafetyConfig:
     min_altitude_deg: float = 20.0
     max_sun_altitude_deg: float = -12.0
     max_airmass: float | None = None
+    # (east, west) hour-angle limits in hours, as the portal's site record holds them; None: none.
+    hour_angle_limits_h: tuple[float, float] | None = None
+    # Closest approach to the Moon while it is up (degrees), as the portal's scheduler applies it.
+    min_moon_separation_deg: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -282,6 +286,31 @@ def _parse_horizon(raw: Any, check: _Checker) -> tuple[tuple[float, float], ...]
     return tuple(sorted(points))
 
 
+def _parse_hour_angle_limits(raw: Any, check: _Checker) -> tuple[float, float] | None:
+    if raw in (None, "", []):
+        return None
+    try:
+        east, west = (float(v) for v in (_as_list(raw) if isinstance(raw, str) else raw))
+    except (TypeError, ValueError):
+        check.problems.append("safety.hour_angle_limits_h: expected [east, west] in hours, e.g. [-4.5, 4.5]")
+        return None
+    return east, west
+
+
+def _check_sky_limits(site: SiteConfig, safety: SafetyConfig, check: _Checker) -> None:
+    """The horizon and limits must make a site the scheduler's rules accept (datas_pipeline.sky)."""
+    from datas_pipeline.sky.visibility import HorizonProfile, Observatory, VisibilityError
+
+    try:
+        horizon = HorizonProfile.from_points(site.horizon) if site.horizon else None
+        Observatory(site.latitude_deg, site.longitude_deg, site.elevation_m, min_altitude_deg=safety.min_altitude_deg,
+                    horizon=horizon, ha_limits_hours=safety.hour_angle_limits_h,
+                    min_moon_separation_deg=safety.min_moon_separation_deg,
+                    max_sun_altitude_deg=safety.max_sun_altitude_deg)
+    except VisibilityError as exc:
+        check.problems.append(f"site/safety: {exc}")
+
+
 def _parse_hardware(raw: dict, check: _Checker) -> HardwareConfig:
     hw = check.section(raw, "hardware", required=True)
     backend = check.value(hw, "hardware", "backend", str, default="simulator", required=True, choices=BACKENDS)
@@ -351,7 +380,12 @@ def parse_config(raw: dict, path: Path) -> AgentConfig:
         max_sun_altitude_deg=check.value(safety, "safety", "max_sun_altitude_deg", float, default=-12.0,
                                          low=-90, high=90),
         max_airmass=check.value(safety, "safety", "max_airmass", float, low=1.0),
+        hour_angle_limits_h=_parse_hour_angle_limits(safety.get("hour_angle_limits_h"), check),
+        min_moon_separation_deg=check.value(safety, "safety", "min_moon_separation_deg", float, default=0.0,
+                                            low=0, high=180),
     )
+    if not check.problems:  # missing or mistyped values are reported already
+        _check_sky_limits(site_config, safety_config, check)
     data_dir = check.value(raw, "", "data_dir", str, default="datas-agent-data")
     live = check.section(raw, "livestack")
     live_dir = check.value(live, "livestack", "directory", str)

@@ -83,7 +83,9 @@ def build_header(exposure: Exposure, context: FrameContext, config: AgentConfig)
         header[key] = (value, comment)
     device_cards = dict(exposure.header)
     header["INSTRUME"] = (str(device_cards.pop("INSTRUME", "unknown camera")), "camera")
-    header["GAIN"] = (_number(device_cards.pop("GAIN", None)), "[e-/ADU] or camera gain setting")
+    header["GAIN"] = (_number(device_cards.pop("GAIN", None)), "camera gain setting, as the driver reports it")
+    if device_cards.get("EGAIN") is not None:  # only a driver that knows e-/ADU says it
+        header["EGAIN"] = (float(device_cards.pop("EGAIN")), "[e-/ADU] conversion gain")
     header["CCD-TEMP"] = (_number(device_cards.pop("CCD-TEMP", None)), "[C] sensor temperature")
     for key, value in device_cards.items():
         if key not in header and value is not None:

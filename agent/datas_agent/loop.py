@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from datas_pipeline.sky.filters import match_filter, resolve_filters
+
 from datas_agent.client import ApiError, AuthError, DatasClient
 from datas_agent.config import AgentConfig
 from datas_agent.drivers import Rig, open_rig
@@ -34,8 +36,33 @@ EXIT_HARDWARE = 3
 
 
 @dataclass(frozen=True)
+class Step:
+    """Part of a visit: ``count`` frames of ``exposure_s`` (None: the agent's default) through ``filter``."""
+
+    filter: str
+    exposure_s: float | None
+    count: int
+
+
+def _plan_steps(entry: dict) -> tuple[Step, ...]:
+    """The scheduler's per-filter plan (``plan.filter_plan``: the wheel's names, exposures, counts)."""
+    steps = []
+    for item in (entry.get("plan") or {}).get("filter_plan") or ():
+        try:
+            steps.append(Step(str(item["filter"]), float(item["exposure_sec"]) if item.get("exposure_sec") else None,
+                              max(int(item.get("count") or 1), 1)))
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"target {entry.get('name', entry.get('id'))!r} has a malformed filter plan") from None
+    return tuple(steps)
+
+
+@dataclass(frozen=True)
 class Target:
-    """One entry of the site's ranked list, as the agent needs it."""
+    """One entry of the site's ranked list, as the agent needs it.
+
+    ``plan`` is what to do there: the scheduler's per-filter plan when the list carries one,
+    else one step per requested filter with the requested exposure and frame count.
+    """
 
     id: Any
     name: str
@@ -47,6 +74,7 @@ class Target:
     magnitude: float | None = None
     comparison_stars: tuple[dict, ...] = ()
     upload_frames: bool = False
+    plan: tuple[Step, ...] = ()
 
     @classmethod
     def from_api(cls, entry: dict) -> Target:
@@ -59,17 +87,21 @@ class Target:
             raise ValueError(f"target {entry.get('name', entry.get('id'))!r} has no ra_deg/dec_deg") from None
         filters = req.get("filters") or entry.get("filters") or ()
         exposure = req.get("exposure_sec", req.get("exposure_per_frame_sec", entry.get("exposure_sec")))
+        frames = max(int(req.get("frames", req.get("frames_per_filter", 1)) or 1), 1)
+        exposure_s = float(exposure) if exposure else None
+        plan = _plan_steps(entry) or tuple(Step(str(f), exposure_s, frames) for f in filters)
         return cls(
             id=entry.get("id", entry.get("target_id")),
             name=str(entry.get("name") or entry.get("id")),
             ra_deg=ra % 360.0,
             dec_deg=dec,
             filters=tuple(str(f) for f in filters),
-            exposure_s=float(exposure) if exposure else None,
-            frames_per_filter=max(int(req.get("frames", req.get("frames_per_filter", 1)) or 1), 1),
+            exposure_s=exposure_s,
+            frames_per_filter=frames,
             magnitude=float(entry["magnitude"]) if entry.get("magnitude") is not None else None,
             comparison_stars=tuple(entry.get("comparison_stars") or req.get("comparison_stars") or ()),
             upload_frames=bool(entry.get("upload_frames") or entry.get("frames_requested")),
+            plan=plan,
         )
 
 
@@ -97,6 +129,7 @@ class ObservingAgent:
         self.stopping = False
         self.last_status = "idle"  # what the previous cycle told the portal
         self._targets_cache = config.data_dir / "ranked_targets.json"
+        self._etag_file = config.data_dir / "ranked_targets.etag"  # If-None-Match for the next poll
         live = config.livestack
         self.live_view = AgentLiveView(config.livestack_dir, live.preview_every, live.max_stacks,
                                        live.save_fits) if live.enabled else None
@@ -141,8 +174,7 @@ class ObservingAgent:
     def ranked_targets(self) -> list[Target]:
         """The server's ranked list; the last one received when the server cannot be reached."""
         try:
-            entries = self.client.ranked_targets(self.config.targets_per_poll)
-            atomic_write_bytes(self._targets_cache, json.dumps(entries).encode())
+            entries = self._poll_ranked_list()
         except ApiError as exc:
             level = logging.ERROR if isinstance(exc, AuthError) else logging.WARNING
             log.log(level, "cannot fetch the ranked list (%s); using the last one received", exc.message)
@@ -158,6 +190,21 @@ class ObservingAgent:
                 log.warning("skipping a ranked-list entry: %s", exc)
         return targets
 
+    def _poll_ranked_list(self) -> list[dict]:
+        """Ask for the list with the last one's ETag: a 304 reuses the copy on disk (one cheap poll)."""
+        try:
+            etag = self._etag_file.read_text().strip() or None
+            cached = json.loads(self._targets_cache.read_text())
+        except (OSError, ValueError):
+            etag, cached = None, None
+        polled = self.client.ranked_list(self.config.targets_per_poll, etag=etag if cached is not None else None)
+        if polled.not_modified and cached is not None:
+            return cached
+        entries = polled.entries or []
+        atomic_write_bytes(self._targets_cache, json.dumps(entries).encode())
+        atomic_write_bytes(self._etag_file, (polled.etag or "").encode())
+        return entries
+
     def upload_pending(self, max_items: int | None = None) -> float:
         """Send what is due (at most ``max_items``); return seconds until the queue head may be
         retried (0 if empty)."""
@@ -165,25 +212,46 @@ class ObservingAgent:
 
     # -- observing -------------------------------------------------------------------------
 
-    def choose_filters(self, target: Target) -> tuple[list[str], str | None]:
+    def wheel_filters(self) -> list[str]:
+        """The names the filter wheel answers to (narrowed by ``hardware.filters`` when configured)."""
         rig = self.rig
         available = rig.filter_wheel.names() if rig and rig.filter_wheel else list(self.config.hardware.filters)
         if self.config.hardware.filters:
             available = [f for f in available if f in self.config.hardware.filters]
-        if target.filters:
-            chosen = [f for f in target.filters if f in available] if available else list(target.filters)
-            if not chosen:
-                return [], f"none of its filters ({', '.join(target.filters)}) is in this wheel ({', '.join(available)})"
-            return chosen, None
-        return [available[0] if available else "CLEAR"], None
+        return available
 
-    def take_frame(self, target: Target, filter_name: str, visibility: Visibility) -> str:
+    def choose_steps(self, target: Target) -> tuple[list[Step], str | None]:
+        """The visit's steps with the wheel's own filter names, matched as the scheduler matches them.
+
+        ``Ha`` is the wheel's ``H-Alpha`` (datas_pipeline.sky.filters: exact name first, then by
+        band); with nothing requested, the wheel's luminance/clear filter or else its first slot.
+        """
+        available = self.wheel_filters()
+        if not available:  # no wheel to turn: the plan's names are recorded as they are
+            return (list(target.plan) or [Step("CLEAR", target.exposure_s, target.frames_per_filter)]), None
+        if not target.plan:
+            (name,) = resolve_filters([], available)
+            return [Step(name, target.exposure_s, target.frames_per_filter)], None
+        steps = [Step(name, step.exposure_s, step.count) for step in target.plan
+                 if (name := match_filter(step.filter, available)) is not None]
+        if not steps:
+            wanted = ", ".join(step.filter for step in target.plan)
+            return [], f"none of its filters ({wanted}) is in this wheel ({', '.join(available)})"
+        return steps, None
+
+    def choose_filters(self, target: Target) -> tuple[list[str], str | None]:
+        """The wheel's names of the filters the target's plan asks for, in plan order."""
+        steps, problem = self.choose_steps(target)
+        return list(dict.fromkeys(step.filter for step in steps)), problem
+
+    def take_frame(self, target: Target, filter_name: str, visibility: Visibility,
+                   exposure_s: float | None = None) -> str:
         """Expose once, write the FITS, measure, and queue the record. Returns the observation_id."""
         rig = self.rig
         assert rig is not None
         if rig.filter_wheel is not None:
             rig.filter_wheel.select(filter_name)
-        exposure_s = target.exposure_s or self.config.default_exposure_s
+        exposure_s = exposure_s or target.exposure_s or self.config.default_exposure_s
         exposure = rig.camera.expose(ExposureRequest(
             exposure_s=exposure_s, target_name=target.name, target_ra_deg=target.ra_deg,
             target_dec_deg=target.dec_deg, target_magnitude=target.magnitude))
@@ -232,7 +300,7 @@ class ObservingAgent:
     def observe(self, target: Target, visibility: Visibility) -> list[str]:
         rig = self.rig
         assert rig is not None
-        filters, problem = self.choose_filters(target)
+        steps, problem = self.choose_steps(target)
         if problem:
             raise ValueError(problem)
         if rig.mount is not None:
@@ -242,8 +310,8 @@ class ObservingAgent:
                      target.dec_deg, rig.mount.equinox, ra, dec)
             rig.mount.slew_to(ra, dec)
         ids = []
-        for filter_name in filters:
-            for _ in range(target.frames_per_filter):
+        for step in steps:
+            for _ in range(step.count):
                 if self.stopping:
                     return ids
                 if ids:  # a long sequence: still up, still dark, still safe? (and its airmass now)
@@ -251,7 +319,7 @@ class ObservingAgent:
                     if not visibility.observable:
                         log.info("stopping %s after %d frame(s): %s", target.name, len(ids), visibility.reason)
                         return ids
-                ids.append(self.take_frame(target, filter_name, visibility))
+                ids.append(self.take_frame(target, step.filter, visibility, step.exposure_s))
                 # A little between exposures, never a whole backlog: observing must not wait on it.
                 self.upload_pending(max_items=2)
         return ids

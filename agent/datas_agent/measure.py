@@ -20,7 +20,9 @@ from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
 from datas_pipeline.detection.extract import extract_sources
 from datas_pipeline.errors import PipelineError
+from datas_pipeline.io.headers import electrons_per_adu
 from datas_pipeline.photometry.aperture import NoiseModel, aperture_photometry
+from datas_pipeline.photometry.apertures import Apertures
 from datas_pipeline.photometry.differential import Comparison, differential_magnitude
 
 log = logging.getLogger(__name__)
@@ -69,10 +71,9 @@ def frame_wcs(header: fits.Header) -> WCS | None:
 
 
 def _gain(header: fits.Header) -> float:
-    try:
-        return float(header.get("EGAIN", header.get("GAIN", 1.0)))
-    except (TypeError, ValueError):
-        return 1.0
+    """e-/ADU as the server reads it (datas_pipeline.io.headers): 1.0 when the header does not state it."""
+    gain = electrons_per_adu(header)
+    return gain if gain is not None and gain > 0 else 1.0
 
 
 def _nearest(sources: np.ndarray, x: float, y: float, radius_px: float) -> int | None:
@@ -163,8 +164,8 @@ def _photometry(image: np.ndarray, sources: np.ndarray, target_index: int, expos
                 comparison_stars: list[dict] | None, radius_px: float, fwhm_px: float, gain: float) -> dict:
     """Aperture photometry (``datas_pipeline.photometry.aperture``), calibrated against comparisons when possible."""
     target = sources[target_index]
-    aperture = max(1.5 * fwhm_px, 2.0)
-    annulus = (3.0 * fwhm_px + 2.0, 5.0 * fwhm_px + 4.0)
+    rule = Apertures.for_fwhm(fwhm_px)  # the server's aperture rule (datas_pipeline.photometry.apertures)
+    aperture, annulus = rule.radius, (rule.inner, rule.outer)
     noise = NoiseModel(gain=gain if gain > 0 else 1.0, read_noise=5.0, exposure_s=exposure_s)
     xs, ys, comps = [float(target["x"])], [float(target["y"])], []
     if comparison_stars and wcs is not None:

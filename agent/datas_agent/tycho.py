@@ -1,7 +1,7 @@
 """A local Tycho-2 star catalogue from astrometry.net index files, for simulators that need real stars.
 
 Debian's ``astrometry-data-tycho2`` index files carry Tycho-2 positions (as unit vectors in a
-k-d tree) and VT magnitudes. This module decodes them into a SQLite table
+k-d tree) and VT magnitudes. This module decodes them (with datas_pipeline.catalog.reference, the one decoder) into a SQLite table
 ``gaia_sources(ra, dec, phot_g_mean_mag)``: the layout alpaca-simulators' camera (cabaret)
 reads offline, and what ``gsc`` answers for INDI's CCD simulator, which renders the stars a
 ``gsc -c RA DEC -r ARCMIN -m 0 MAGLIM -n N`` command prints.
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
+from datas_pipeline.catalog.reference import CatalogError, index_stars
 
 from datas_agent.storage import fsync_directory
 
@@ -31,31 +31,15 @@ class CatalogueError(Exception):
     """An index file or catalogue database is missing or unreadable."""
 
 
-def _table(hdul: fits.HDUList, column: str) -> fits.BinTableHDU:
-    for hdu in hdul:
-        if isinstance(hdu, fits.BinTableHDU) and hdu.columns.names and hdu.columns.names[0] == column:
-            return hdu
-    raise CatalogueError(f"no {column!r} table: not an astrometry.net star index")
-
-
 def read_index_stars(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ra_deg, dec_deg, vt_mag) of every star in an astrometry.net index file."""
+    """(ra_deg, dec_deg, vt_mag) of every star in an astrometry.net index file (either byte order).
+
+    Decoded by datas_pipeline.catalog.reference, the server's own reader of these files.
+    """
     try:
-        with fits.open(path, memmap=False) as hdul:
-            data_hdu = _table(hdul, "kdtree_data_stars")
-            header = _table(hdul, "kdtree_header_stars").header
-            ranges = np.frombuffer(_table(hdul, "kdtree_range_stars").data.tobytes(), dtype="<f8")
-            n_stars = int(header["KDT_NDAT"])
-            ints = np.frombuffer(data_hdu.data.tobytes(), dtype="<u4").reshape(n_stars, 3)
-            mags = np.asarray(_table(hdul, "MAG_VT").data["MAG_VT"], dtype=np.float32)
-    except (OSError, KeyError) as exc:
-        raise CatalogueError(f"{path}: cannot read the star index ({exc})") from None
-    # k-d tree integer coordinates: value = minimum + integer / scale, per axis of the unit sphere.
-    minimum, scale = ranges[:3], ranges[6]
-    xyz = minimum + ints.astype(np.float64) / scale
-    ra = np.degrees(np.arctan2(xyz[:, 1], xyz[:, 0])) % 360.0
-    dec = np.degrees(np.arcsin(np.clip(xyz[:, 2], -1.0, 1.0)))
-    return ra, dec, mags
+        return index_stars(path)
+    except CatalogError as exc:
+        raise CatalogueError(str(exc)) from None
 
 
 def build_catalogue(db_path: str | Path, index_paths: list[Path] | None = None) -> int:

@@ -48,6 +48,7 @@ from datas_pipeline.io.fits import (
 )
 from datas_pipeline.io.headers import normalise_header
 from datas_pipeline.photometry.aperture import NoiseModel, aperture_photometry, recenter
+from datas_pipeline.photometry.apertures import Apertures
 from datas_pipeline.photometry.differential import (
     Comparison,
     PhotometryResult,
@@ -271,8 +272,10 @@ def measure_target(
     image = luminance(frame)
     table, names, errors, is_check = _comparison_table(comparisons_path)
     fwhm, _ = frame_fwhm(image)
-    radius = aperture_px or max(2.0 * fwhm, 3.0)
-    inner, outer = annulus_px or (radius + 2.0 * fwhm, radius + 2.0 * fwhm + max(3.0 * fwhm, 6.0))
+    rule = Apertures.for_fwhm(fwhm)  # the one aperture rule (datas_pipeline.photometry.apertures)
+    radius = aperture_px or rule.radius
+    inner, outer = annulus_px or ((rule.inner, rule.outer) if aperture_px is None
+                                  else (max(3.0 * fwhm, radius + 3.0), max(5.0 * fwhm, radius + 8.0)))
     ra = np.concatenate([[target_ra], table["ra"]])
     dec = np.concatenate([[target_dec], table["dec"]])
     x, y = wcs.all_world2pix(ra, dec, 0)

@@ -7,6 +7,7 @@ The end-to-end tests use the real Django server instead.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -147,8 +148,17 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(404, {"detail": "Not found."})
                 return
             count = int(query.get("count", ["10"])[0])
+            rows = self.portal.targets[:count]
+            # Like the portal: an ETag of the list, and 304 (no body) while it is unchanged.
+            etag = f'"{hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()[:16]}"'
+            if self.headers.get("If-None-Match") == etag:
+                self.portal.calls.append("targets-304")
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.end_headers()
+                return
             self.portal.calls.append("targets")
-            self._reply(200, self.portal.targets[:count])
+            self._reply(200, rows, headers={"ETag": etag})
             return
         self._reply(404, {"detail": "Not found."})
 

@@ -42,9 +42,11 @@ def night(live_server, tmp_path, monkeypatch, settings):
     site, key = make_site_with_key(network, latitude=-30.24, longitude=-70.74, elevation_m=2200,
                                    timezone="America/Santiago", filters=["B", "V", "R"])
     ra, dec = overhead()
-    # A light curve wants many points: the scheduler drops a target once its goals are met.
+    # A light curve wants many points: the scheduler drops a target once its goals are met. Its
+    # open-shutter goal (two 5 s frames) makes the scheduler's plan, which the agent follows,
+    # one frame per filter.
     target = make_target(network, name="Zenith var", ra_deg=ra, dec_deg=dec, magnitude=11.0, priority=5.0,
-                         required_filters=["V", "R"], exposure_sec=5, min_observations=500)
+                         required_filters=["V", "R"], exposure_sec=5, min_observations=500, total_hours=10 / 3600)
     clear_skies(site, at=dark)
     config = write_config(tmp_path, live_server.url, api_key=key, site_id=str(site.id))
     return {"site": site, "key": key, "target": target, "config": config, "network": network}
@@ -131,8 +133,10 @@ def test_revoked_key_is_a_clear_message_and_nothing_is_dropped(night):
 
 
 def test_a_400_is_logged_with_the_servers_reason_and_not_retried(night):
-    """The wheel has R but the portal's site does not: the server refuses, the agent says why."""
-    night["site"].filters = ["B", "V"]
+    """The wheel says R but the portal's site record says Rc: the scheduler plans Rc, the agent takes
+    it through its R (the same band), and the server, which holds sites to their recorded names,
+    refuses the record; the agent says why."""
+    night["site"].filters = ["B", "V", "Rc"]
     night["site"].save()
     result = run_agent("run", "--cycles", "1", str(night["config"]))
     assert result.returncode == 0, result.stderr[-2000:]

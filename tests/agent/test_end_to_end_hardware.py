@@ -40,6 +40,10 @@ def tasking(live_server, monkeypatch, settings):
         network = make_network("Hardware night")
         site, key = make_site_with_key(network, latitude=latitude, longitude=longitude, elevation_m=300,
                                        timezone=timezone, filters=filters)
+        # An open-shutter goal of one frame per filter: the scheduler's plan, which the agent
+        # follows, is then one frame per filter (a light curve's many points come visit by visit).
+        frames = len(target_fields.get("required_filters") or [None])
+        target_fields.setdefault("total_hours", frames * target_fields.get("exposure_sec", 60.0) / 3600.0)
         target = make_target(network, priority=5.0, min_observations=500, **target_fields)
         clear_skies(site, at=dark)
         return site, key, target

@@ -88,6 +88,47 @@ def test_one_cycle_observes_what_is_up_and_explains_the_rest(tmp_path):
     assert abs(m[0] - m[1]) < 0.05
 
 
+def test_a_request_for_ha_is_observed_through_the_wheels_h_alpha(tmp_path):
+    """The scheduler matches filters by band; so does the agent (datas_pipeline.sky.filters)."""
+    ra, dec = overhead()
+    target = {"id": 21, "name": "Nebula", "ra_deg": ra, "dec_deg": dec,
+              "observation_requirements": {"filters": ["Ha"], "exposure_sec": 2}}
+    with FakePortal(targets=[target], filters=("B", "V", "H-Alpha")) as portal:
+        agent, _ = make_agent(tmp_path, portal, filters="[B, V, H-Alpha]")
+        report = agent.cycle()
+        agent.rig.close()
+    assert report.skipped == {} and len(report.observed) == 1
+    assert [o["filter"] for o in portal.observations.values()] == ["H-Alpha"]
+
+
+def test_the_agent_executes_the_schedulers_filter_plan(tmp_path):
+    """``plan.filter_plan`` (the wheel's names, exposures, counts) wins over the raw requirements."""
+    ra, dec = overhead()
+    target = {"id": 22, "name": "Planned", "ra_deg": ra, "dec_deg": dec,
+              "observation_requirements": {"filters": ["B"], "exposure_sec": 9},
+              "plan": {"filter_plan": [{"filter": "R", "exposure_sec": 2, "count": 2},
+                                       {"filter": "V", "exposure_sec": 3, "count": 1}]}}
+    with FakePortal(targets=[target]) as portal:
+        agent, _ = make_agent(tmp_path, portal)
+        agent.cycle()
+        agent.rig.close()
+    done = list(portal.observations.values())  # in the order they were taken
+    assert [(o["filter"], o["exposure_sec"]) for o in done] == [("R", 2), ("R", 2), ("V", 3)]
+    with pytest.raises(ValueError, match="malformed filter plan"):
+        Target.from_api({**target, "plan": {"filter_plan": [{"exposure_sec": 2}]}})
+
+
+def test_an_unchanged_list_costs_a_304_and_is_observed_from_the_copy(tmp_path):
+    with FakePortal(targets=night_targets()[:1]) as portal:
+        agent, config = make_agent(tmp_path, portal)
+        first = agent.cycle()
+        second = agent.cycle()
+        agent.rig.close()
+    assert [c for c in portal.calls if c.startswith("targets")] == ["targets", "targets-304"]
+    assert len(first.observed) == len(second.observed) == 2
+    assert (config.data_dir / "ranked_targets.etag").read_text().startswith('"')
+
+
 def test_unsafe_site_observes_nothing(tmp_path):
     with FakePortal(targets=night_targets()) as portal:
         agent, _ = make_agent(tmp_path, portal, hardware_extra="  simulator: {is_safe: false}\n")

@@ -8,14 +8,8 @@ import pytest
 from astropy.coordinates import AltAz, EarthLocation, SkyCoord
 from astropy.time import Time
 from datas_agent.config import SafetyConfig, SiteConfig
-from datas_agent.observability import (
-    airmass_pickering,
-    check_visibility,
-    from_mount_equinox,
-    horizon_altitude,
-    sun_altitude,
-    to_mount_equinox,
-)
+from datas_agent.observability import check_visibility, from_mount_equinox, site_observatory, to_mount_equinox
+from datas_pipeline.sky.ephemeris import kasten_young_airmass
 
 SITE = SiteConfig(latitude_deg=-30.24, longitude_deg=-70.74, elevation_m=2200,
                   horizon=((10.0, 40.0), (90.0, 20.0), (350.0, 30.0)))
@@ -28,6 +22,12 @@ def radec_at(alt, az, when=NIGHT, site=SITE):
     return c.ra.deg, c.dec.deg
 
 
+def horizon_altitude(azimuth_deg, horizon, min_altitude_deg=0.0):
+    """The agent's altitude limit at an azimuth: the scheduler's Observatory built from its config."""
+    observatory = site_observatory(SiteConfig(0.0, 0.0, horizon=horizon), SafetyConfig(min_altitude_deg=min_altitude_deg))
+    return float(observatory.limit_altitude(np.array([azimuth_deg]))[0])
+
+
 def test_horizon_interpolates_and_wraps_at_north():
     assert horizon_altitude(50.0, SITE.horizon) == pytest.approx(30.0)
     assert horizon_altitude(0.0, SITE.horizon) == pytest.approx(35.0)   # between 350 (30) and 10 (40)
@@ -36,9 +36,10 @@ def test_horizon_interpolates_and_wraps_at_north():
 
 
 def test_airmass_is_one_at_zenith_and_finite_at_the_horizon():
-    assert airmass_pickering(90.0) == pytest.approx(1.0, abs=1e-4)
-    assert airmass_pickering(30.0) == pytest.approx(1.995, abs=0.01)
-    assert 30 < airmass_pickering(0.0) < 45
+    # Kasten-Young on the apparent altitude: the one airmass of the agent and the scheduler.
+    assert kasten_young_airmass(90.0) == pytest.approx(1.0, abs=5e-4)  # the fit gives 0.9997 at the zenith
+    assert kasten_young_airmass(30.0) == pytest.approx(1.995, abs=0.01)
+    assert 30 < kasten_young_airmass(0.0) < 45
 
 
 def test_visibility_reasons():
@@ -54,8 +55,8 @@ def test_visibility_reasons():
     unsafe = check_visibility([high[0]], [high[1]], NIGHT, SITE, safety, is_safe=False)[0]
     assert not unsafe.observable and "unsafe" in unsafe.reason
     noon = datetime(2026, 11, 21, 17, 0, tzinfo=UTC)
-    assert sun_altitude(noon, SITE) > 60
     day = check_visibility([high[0]], [high[1]], noon, SITE, safety)[0]
+    assert day.sun_altitude_deg > 60
     assert not day.observable and "the Sun is at" in day.reason
 
 

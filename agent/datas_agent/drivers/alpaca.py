@@ -182,6 +182,7 @@ class AlpacaCamera(Camera):
         max_adu = self._optional(lambda: device.MaxADU) or 65535
         data = np.clip(image, 0, 65535).astype(np.uint16) if max_adu <= 65535 else image.astype(np.float32)
         header = {"INSTRUME": self.name, "GAIN": self._optional(lambda: device.Gain),
+                  "EGAIN": self._optional(lambda: device.ElectronsPerADU),
                   "CCD-TEMP": self._optional(lambda: device.CCDTemperature),
                   "XBINNING": self._optional(lambda: device.BinX), "YBINNING": self._optional(lambda: device.BinY),
                   "PIXSIZE1": self._optional(lambda: device.PixelSizeX),

@@ -155,7 +155,7 @@ class SimulatedCamera(Camera):
         # A frame that did not take real time is dated as if it had just ended, like a real one.
         started = min(started, datetime.now(UTC) - timedelta(seconds=request.exposure_s))
         header = {
-            "INSTRUME": self.name, "GAIN": b.gain, "CCD-TEMP": -10.0, "XBINNING": 1, "YBINNING": 1,
+            "INSTRUME": self.name, "GAIN": b.gain, "EGAIN": b.gain, "CCD-TEMP": -10.0, "XBINNING": 1, "YBINNING": 1,
             "PIXSIZE1": b.pixel_size_um, "PIXSIZE2": b.pixel_size_um, "SATURATE": SATURATION_ADU,
         }
         header.update(wcs.to_header(relax=False))

@@ -62,6 +62,17 @@ def radec_to_xyz(ra_deg: np.ndarray | float, dec_deg: np.ndarray | float) -> np.
     return np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=-1)
 
 
+def index_stars(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ra_deg, dec_deg, vt_mag) of every star in an astrometry.net index file, either byte order.
+
+    The one decoder of these files (the site agent's simulator catalogue uses it too).
+    """
+    xyz, mags = _index_stars(Path(path))
+    ra = np.degrees(np.arctan2(xyz[:, 1], xyz[:, 0])) % 360.0
+    dec = np.degrees(np.arcsin(np.clip(xyz[:, 2], -1.0, 1.0)))
+    return ra, dec, mags
+
+
 def tycho2_cone(
     ra_deg: float, dec_deg: float, radius_deg: float, mag_limit: float | None = None,
     index_path: Path | None = None,

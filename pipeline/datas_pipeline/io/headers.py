@@ -375,6 +375,16 @@ def _gain(reader: _Reader) -> tuple[float | None, float | None]:
     return gain, egain
 
 
+def electrons_per_adu(header: fits.Header) -> float | None:
+    """The e-/ADU conversion gain a header states, or ``None`` when it does not.
+
+    EGAIN (or E-GAIN, CCDGAIN) is e-/ADU; GAIN only when its comment says so, because most
+    CMOS capture programs write their camera's gain *setting* there. The server's stages and
+    the site agent both read the gain through this (a ``None`` means errors computed with 1 e-/ADU).
+    """
+    return _gain(_Reader(header))[1]
+
+
 def normalise_header(header: fits.Header) -> FrameHeader:
     """Read ``header`` into a :class:`FrameHeader`; problems are listed in ``issues``."""
     r = _Reader(header)

@@ -16,6 +16,8 @@ from datetime import datetime
 import numpy as np
 
 from datas_pipeline.errors import PipelineError
+from datas_pipeline.sky.ephemeris import kasten_young_airmass, standard_pressure_hpa  # noqa: F401  (re-exported)
+from datas_pipeline.sky.visibility import altaz
 
 
 @dataclass(frozen=True)
@@ -162,31 +164,19 @@ def differential_magnitude(
     )
 
 
-def kasten_young_airmass(altitude_deg: float | np.ndarray) -> np.ndarray | float:
-    """Relative airmass for a true altitude (degrees), Kasten & Young (1989); NaN below 0."""
-    alt = np.asarray(altitude_deg, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        zenith = 90.0 - alt
-        value = 1.0 / (np.cos(np.radians(zenith)) + 0.50572 * (96.07995 - zenith) ** -1.6364)
-    value = np.where(alt >= 0, value, np.nan)
-    return float(value) if value.ndim == 0 else value
-
-
 def airmass(
     ra_deg: float, dec_deg: float, time_utc: datetime, lat_deg: float, lon_deg: float, elevation_m: float = 0.0
 ) -> float:
-    """Airmass of (RA, Dec) (ICRS, degrees) seen from a site (east-positive longitude) at a UTC time."""
-    from astropy import units as u
-    from astropy.coordinates import AltAz, EarthLocation, SkyCoord
-    from astropy.time import Time
+    """Airmass of (RA, Dec) (ICRS, degrees) seen from a site (east-positive longitude) at a UTC time.
 
-    from datas_pipeline.sky.timedata import configure_time_data
-
-    configure_time_data()
-    location = EarthLocation(lat=lat_deg * u.deg, lon=lon_deg * u.deg, height=elevation_m * u.m)
-    frame = AltAz(obstime=Time(time_utc), location=location)
-    altitude = SkyCoord(ra_deg * u.deg, dec_deg * u.deg).transform_to(frame).alt.deg
-    return kasten_young_airmass(altitude)
+    The scheduler's own computation (datas_pipeline.sky: the vectorised ephemeris, refraction
+    at the standard pressure of the elevation, Kasten & Young on the apparent altitude), at
+    least 1 (the fit gives 0.9997 at the zenith); ``inf`` below the horizon.
+    """
+    cube = altaz([ra_deg], [dec_deg], [lat_deg], [lon_deg], [time_utc],
+                 pressure_hpa=float(standard_pressure_hpa(elevation_m)))
+    value = float(cube.airmass[0, 0, 0])
+    return max(value, 1.0) if np.isfinite(value) else value
 
 
 def header_airmass(info) -> tuple[float | None, str]:

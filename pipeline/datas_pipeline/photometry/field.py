@@ -25,6 +25,7 @@ from datas_pipeline.photometry.aperture import (
     aperture_photometry,
     recenter,
 )
+from datas_pipeline.photometry.apertures import Apertures
 from datas_pipeline.photometry.differential import Comparison, PhotometryResult, differential_magnitude
 
 MIN_COMPARISON_SNR = 10.0
@@ -33,21 +34,6 @@ LOW_SNR = 5.0
 
 class TargetNotInField(PipelineError):
     """The target's position does not fall on the frame (clear of the edges)."""
-
-
-@dataclass(frozen=True)
-class Apertures:
-    """Aperture radius and sky annulus (inner, outer), pixels, from the frame's FWHM (px)."""
-
-    radius: float
-    inner: float
-    outer: float
-
-    @classmethod
-    def for_fwhm(cls, fwhm_px: float) -> Apertures:
-        fwhm = float(fwhm_px) if np.isfinite(fwhm_px) and fwhm_px > 0 else 3.0
-        radius = max(3.0, 1.5 * fwhm)
-        return cls(radius, max(3.0 * fwhm, radius + 3.0), max(5.0 * fwhm, radius + 8.0))
 
 
 @dataclass

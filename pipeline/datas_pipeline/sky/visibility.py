@@ -106,6 +106,9 @@ class Observatory:
         Allowed hour angle (east limit, west limit), e.g. ``(-4.5, 4.5)`` for a fork mount.
     twilight : str
         Darkness the site needs: ``civil``, ``nautical`` or ``astronomical``.
+    max_sun_altitude_deg : float or None
+        The Sun's highest allowed altitude (degrees) when given as a number (the site agent's
+        ``safety.max_sun_altitude_deg``); overrides ``twilight``.
     min_moon_separation_deg : float
         Closest approach to the Moon allowed while the Moon is up (degrees).
     pressure_hpa, temperature_c : float
@@ -122,6 +125,7 @@ class Observatory:
     min_moon_separation_deg: float = 0.0
     pressure_hpa: float | None = None
     temperature_c: float = 10.0
+    max_sun_altitude_deg: float | None = None
 
     def __post_init__(self) -> None:
         if not -90.0 <= self.latitude_deg <= 90.0:
@@ -136,6 +140,15 @@ class Observatory:
                 raise VisibilityError(
                     f"hour-angle limits {self.ha_limits_hours} must satisfy -12 <= east < west <= 12 hours")
         twilight_sun_altitude(self.twilight)
+        if self.max_sun_altitude_deg is not None and not -90.0 <= self.max_sun_altitude_deg <= 90.0:
+            raise VisibilityError(f"Sun altitude limit {self.max_sun_altitude_deg} is outside [-90, 90] degrees")
+
+    @property
+    def sun_limit_deg(self) -> float:
+        """The Sun's highest allowed geometric altitude (degrees): the twilight's, or the number given."""
+        if self.max_sun_altitude_deg is not None:
+            return float(self.max_sun_altitude_deg)
+        return twilight_sun_altitude(self.twilight)
 
     @property
     def pressure(self) -> float:
@@ -404,7 +417,7 @@ def night_containing(observatory: Observatory, when: float, horizon_s: float = 8
     Looks ``horizon_s`` ahead; a polar night is cut there. ``None`` when it never gets dark.
     """
     when = float(eph.to_unix(when))
-    sun_limit = twilight_sun_altitude(observatory.twilight)
+    sun_limit = observatory.sun_limit_deg
     found = dark_intervals(observatory.latitude_deg, observatory.longitude_deg, when - 43200.0,
                            when + horizon_s, sun_limit)[0]
     for t0, t1 in found:

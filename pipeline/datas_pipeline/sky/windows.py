@@ -26,7 +26,6 @@ from datas_pipeline.sky.visibility import (
     runs,
     site_frames,
     sun_altaz,
-    twilight_sun_altitude,
 )
 
 # Margins are compared in degrees; time distances convert at the sky's rate, 15 deg per hour.
@@ -93,7 +92,7 @@ def constraint_margin(observatory: Observatory, apparent_altitude_deg: np.ndarra
     if observatory.ha_limits_hours is not None:
         east, west = observatory.ha_limits_hours
         margin = np.minimum(margin, 15.0 * np.minimum(hour_angle_h - east, west - hour_angle_h))
-    dark = twilight_sun_altitude(observatory.twilight) - np.asarray(sun_altitude_deg)
+    dark = observatory.sun_limit_deg - np.asarray(sun_altitude_deg)
     margin = np.minimum(margin, dark)
     if observatory.min_moon_separation_deg > 0 and moon_separation is not None and moon_altitude_deg is not None:
         moon_ok = np.maximum(moon_separation - observatory.min_moon_separation_deg, -np.asarray(moon_altitude_deg))
