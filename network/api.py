@@ -156,12 +156,6 @@ def network_for_write(request, slug: str | None, roles: Iterable[str]) -> Networ
     raise exceptions.ValidationError({"network": ["you belong to several networks: give the network's slug"]})
 
 
-def require_role(request, network_id: int, roles: Iterable[str], message: str) -> None:
-    """Raise 403 unless the person holds one of ``roles`` in the network."""
-    if role_in(request.user, network_id) not in set(roles):
-        raise exceptions.PermissionDenied(message)
-
-
 def can_manage(request, network_id: int) -> bool:
     return not is_agent(request) and role_in(request.user, network_id) in MANAGING_ROLES
 

@@ -1,9 +1,6 @@
 """API v1: /api/v1/observations and /api/v1/lightcurve/{target_id}."""
 from __future__ import annotations
 
-import contextlib
-import uuid
-
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -21,7 +18,7 @@ from observations.serializers import (
     ObservationSearchResultSerializer,
     ObservationSerializer,
 )
-from observations.services import Uploader, existing_observations, resolve_references, store_observations
+from observations.services import Uploader, resolve_references, submit_observations
 from targets.api import CONE_PARAMETERS, apply_cone
 from targets.models import Target
 
@@ -74,17 +71,15 @@ class ObservationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         uploader = uploader_for(request)
         if not is_agent(request) and not uploader.sites().exists():
             raise PermissionDenied("you have no site you may submit observations for")
-        stored, errors, validated = self._validate(items, uploader)
-        if any(errors):
+        outcome = submit_observations(items, uploader, self._validator(uploader))
+        errors = outcome.errors
+        if not outcome.ok:
             if many:
                 invalid = sum(1 for e in errors if e)
                 return Response({"detail": f"{invalid} of {len(items)} observations are invalid; nothing was stored",
                                  "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
             return Response(errors[0], status=status.HTTP_400_BAD_REQUEST)
-        new = store_observations([v for v in validated if v is not None], uploader)
-        new_iter = iter(new)
-        results = [stored[i] if stored[i] is not None else next(new_iter) for i in range(len(items))]
-        created = sum(1 for r in results if r.created)
+        results, created = outcome.results, outcome.created
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         if not many:
             return Response(ObservationSerializer(results[0].observation).data, status=code)
@@ -92,43 +87,22 @@ class ObservationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
                          "results": ObservationSerializer([r.observation for r in results], many=True).data},
                         status=code)
 
-    def _validate(self, items: list[dict], uploader: Uploader):
-        """Split items into already-stored repeats and new ones; validate the new ones."""
-        from observations.services import StoredObservation
+    @staticmethod
+    def _validator(uploader: Uploader):
+        """One item through ObservationInputSerializer, its names resolved for this uploader."""
+        def resolve(attrs):
+            attrs, problems = resolve_references(attrs, uploader)
+            if problems:
+                raise serializers.ValidationError(problems)
+            return attrs
 
-        ids = {}
-        for index, item in enumerate(items):
-            with contextlib.suppress(ValueError):
-                ids[index] = uuid.UUID(str(item.get("observation_id")))
-        found = existing_observations(ids.values())
-        allowed_sites = set(uploader.sites().values_list("pk", flat=True))
-        stored, errors, validated = [], [], []
-        for index, item in enumerate(items):
-            existing = found.get(ids.get(index))
-            if existing is not None:
-                if existing.site_id in allowed_sites:
-                    stored.append(StoredObservation(existing, created=False))
-                    errors.append({})
-                else:
-                    stored.append(None)
-                    errors.append({"observation_id": ["this observation_id is already used by another site"]})
-                validated.append(None)
-                continue
-            def resolve(attrs):
-                attrs, problems = resolve_references(attrs, uploader)
-                if problems:
-                    raise serializers.ValidationError(problems)
-                return attrs
-
+        def validate(item: dict) -> tuple[dict | None, dict]:
             serializer = ObservationInputSerializer(data=item, context={"resolve": resolve})
-            stored.append(None)
             if serializer.is_valid():
-                errors.append({})
-                validated.append(serializer.validated_data)
-            else:
-                errors.append(serializer.errors)
-                validated.append(None)
-        return stored, errors, validated
+                return serializer.validated_data, {}
+            return None, serializer.errors
+
+        return validate
 
 
 class LightCurveView(APIView):

@@ -1,8 +1,9 @@
 """Storing uploaded observations: idempotent on the client's observation_id."""
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -124,3 +125,58 @@ def store_observations(validated: list[dict], uploader: Uploader) -> list[Stored
     if touched:
         refresh_coverage(touched)
     return results
+
+
+# Validates one uploaded item: (validated attributes, {}) or (None, {field: [messages]}).
+ItemValidator = Callable[[dict], tuple[dict | None, dict]]
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What became of a batch: every item's record (when all were valid) and every item's errors."""
+
+    results: list[StoredObservation]
+    errors: list[dict]
+
+    @property
+    def ok(self) -> bool:
+        return not any(self.errors)
+
+    @property
+    def created(self) -> int:
+        return sum(1 for r in self.results if r.created)
+
+
+def submit_observations(items: list[dict], uploader: Uploader, validate: ItemValidator) -> BatchOutcome:
+    """Store a batch of uploads all or nothing, idempotent on ``observation_id``.
+
+    An item whose ``observation_id`` is already stored for one of the uploader's sites comes
+    back as that record (``created=False``: a retry stores nothing new); one stored by another
+    site is an error. The rest are checked by ``validate`` and stored in one transaction, only
+    when no item of the batch has an error.
+    """
+    ids: dict[int, uuid.UUID] = {}
+    for index, item in enumerate(items):
+        with contextlib.suppress(ValueError):
+            ids[index] = uuid.UUID(str(item.get("observation_id")))
+    found = existing_observations(ids.values())
+    allowed_sites = set(uploader.sites().values_list("pk", flat=True))
+    stored: list[StoredObservation | None] = []
+    errors: list[dict] = []
+    validated: list[dict] = []
+    for index, item in enumerate(items):
+        existing = found.get(ids.get(index))
+        if existing is not None:
+            mine = existing.site_id in allowed_sites
+            stored.append(StoredObservation(existing, created=False) if mine else None)
+            errors.append({} if mine else {"observation_id": ["this observation_id is already used by another site"]})
+            continue
+        attrs, problems = validate(item)
+        stored.append(None)
+        errors.append(problems)
+        if attrs is not None and not problems:
+            validated.append(attrs)
+    if any(errors):
+        return BatchOutcome([], errors)
+    new = iter(store_observations(validated, uploader))
+    return BatchOutcome([s if s is not None else next(new) for s in stored], errors)

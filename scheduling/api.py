@@ -39,7 +39,7 @@ class RankedTargetViewSet(TargetViewSet):
                     OpenApiParameter("name", str, description="Exact name or alias (case and spaces ignored)")],
         responses={200: TargetSearchResultSerializer(many=True)},
         description="People: the filtered list (paginated, cone search with ra/dec/radius_deg). "
-                    "Agents, or anyone passing site_id: the site's ranked list (see RankedList).",
+                    "Agents, or anyone passing site_id: the site's ranked list (rows as RankedTargetSerializer).",
     )
     def list(self, request, *args, **kwargs):
         if is_agent(request) or "site_id" in request.query_params:

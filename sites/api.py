@@ -1,7 +1,6 @@
 """API v1: /api/v1/sites, heartbeats and keys."""
 from __future__ import annotations
 
-from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -27,7 +26,7 @@ from sites.serializers import (
     SiteKeySerializer,
     SiteSerializer,
 )
-from sites.services import issue_site_key, record_heartbeat, revoke_site_key
+from sites.services import SiteNameTaken, create_site, issue_site_key, record_heartbeat, revoke_site_key
 
 
 class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
@@ -56,12 +55,10 @@ class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         network = network_for_write(request, data.pop("network", None), OBSERVING_ROLES)
-        if Site.objects.filter(network=network, name=data["name"]).exists():
-            raise ValidationError({"name": [f"network {network.slug!r} already has a site named {data['name']!r}"]})
         try:
-            site = Site.objects.create(network=network, owner=request.user, **data)
-        except IntegrityError as exc:  # a concurrent create with the same name
-            raise ValidationError({"name": ["a site with this name was just created"]}) from exc
+            site = create_site(network, request.user, **data)
+        except SiteNameTaken as exc:
+            raise ValidationError({"name": [str(exc)]}) from exc
         return Response(SiteSerializer(site).data, status=status.HTTP_201_CREATED)
 
     def perform_update(self, serializer):

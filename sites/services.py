@@ -5,11 +5,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from network import keys as network_keys
 from network.keys import SITE_KEY_KIND, MalformedKey, generate_key, key_matches, parse_key
+from network.models import Network
 from sites.models import Site, SiteKey
 
 # Writing last_used_at on every request would turn each agent poll into a write.
@@ -26,6 +27,22 @@ class IssuedKey:
 
     key: SiteKey
     plaintext: str
+
+
+class SiteNameTaken(ValueError):
+    """A network already has a site of that name."""
+
+
+def create_site(network: Network, owner: AbstractBaseUser, **fields) -> Site:
+    """Register a site in ``network`` owned by ``owner``; `SiteNameTaken` if the name is in use there."""
+    name = fields["name"]
+    if Site.objects.filter(network=network, name=name).exists():
+        raise SiteNameTaken(f"network {network.slug!r} already has a site named {name!r}")
+    try:
+        with transaction.atomic():
+            return Site.objects.create(network=network, owner=owner, **fields)
+    except IntegrityError as exc:  # a concurrent create with the same name
+        raise SiteNameTaken("a site with this name was just created") from exc
 
 
 def issue_site_key(site: Site, label: str = "", created_by: AbstractBaseUser | None = None) -> IssuedKey:

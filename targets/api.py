@@ -28,7 +28,7 @@ from targets.serializers import (
     TargetSerializer,
     TargetWriteSerializer,
 )
-from targets.services import NameTaken, create_target, names_in_use, receive_alert, set_aliases
+from targets.services import NameTaken, TargetNameInUse, create_target, receive_alert, update_target
 from targets.sky import cone_search
 
 CONE_PARAMETERS = [
@@ -108,14 +108,10 @@ class TargetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         data = dict(serializer.validated_data)
         data.pop("network", None)
         aliases = data.pop("aliases", None)
-        if "name" in data and names_in_use(target.network, [data["name"]], exclude_target=target):
-            raise ValidationError({"name": [f"{data['name']!r} is already a target name or alias in this network"]})
-        for field, value in data.items():
-            setattr(target, field, value)
         try:
-            if aliases is not None:
-                set_aliases(target, aliases)
-            target.save()
+            update_target(target, data, aliases)
+        except TargetNameInUse as exc:
+            raise ValidationError({"name": [str(exc)]}) from exc
         except NameTaken as exc:
             raise ValidationError({"aliases": [str(exc)]}) from exc
         return Response(TargetSerializer(self.get_queryset().get(pk=target.pk)).data)

@@ -85,17 +85,6 @@ class RankedTargetSerializer(TargetSerializer):
         read_only_fields = fields
 
 
-class RankedListSerializer(serializers.Serializer):
-    site_id = serializers.IntegerField()
-    network = serializers.CharField()
-    generated_at = serializers.DateTimeField(help_text="When the scheduler pass made this list.")
-    valid_until = serializers.DateTimeField(help_text="The next pass replaces it by then.")
-    last_changed = serializers.DateTimeField(help_text="When the list's content last changed.")
-    stale = serializers.BooleanField(help_text="Something changed since the pass; a new one is queued.")
-    reason = serializers.CharField(help_text="Why the list is empty, when it is (weather, daylight...).")
-    targets = RankedTargetSerializer(many=True)
-
-
 class ListStateSerializer(serializers.Serializer):
     """The cheap check agents poll before pulling their list."""
 

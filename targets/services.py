@@ -53,6 +53,27 @@ def create_target(network: Network, *, name: str, aliases: Iterable[str] = (), *
 
 
 @transaction.atomic
+class TargetNameInUse(ValueError):
+    """The new name of a target is already another target's name or alias."""
+
+
+@transaction.atomic
+def update_target(target: Target, fields: dict, aliases: Iterable[str] | None = None) -> Target:
+    """Change a target's fields (and its aliases when given), all or nothing.
+
+    Raises `TargetNameInUse` when the new name is taken in the network and `NameTaken` when an
+    alias is.
+    """
+    if "name" in fields and names_in_use(target.network, [fields["name"]], exclude_target=target):
+        raise TargetNameInUse(f"{fields['name']!r} is already a target name or alias in this network")
+    for field, value in fields.items():
+        setattr(target, field, value)
+    if aliases is not None:
+        set_aliases(target, aliases)
+    target.save()
+    return target
+
+
 def set_aliases(target: Target, aliases: Iterable[str]) -> None:
     """Replace a target's aliases; raise `NameTaken` if one belongs to another target."""
     aliases = [a for a in dict.fromkeys(aliases) if name_key(a) != target.name_key]

@@ -330,26 +330,6 @@ def refine_crossings(func: Callable[[np.ndarray], np.ndarray], lo: np.ndarray, h
     return 0.5 * (lo + hi)
 
 
-def false_position(func: Callable[[np.ndarray], np.ndarray], lo: np.ndarray, hi: np.ndarray,
-                   f_lo: np.ndarray, f_hi: np.ndarray, iterations: int = 2) -> np.ndarray:
-    """Zero of ``func`` in brackets with known end values, by the Illinois false-position method.
-
-    Two iterations on a 10-minute bracket of a smooth margin land within seconds, for a
-    fraction of the evaluations bisection needs.
-    """
-    lo, hi = np.array(lo, dtype=np.float64), np.array(hi, dtype=np.float64)
-    f_lo, f_hi = np.array(f_lo, dtype=np.float64), np.array(f_hi, dtype=np.float64)
-    for _ in range(iterations):
-        span = f_hi - f_lo
-        guess = np.where(span != 0, lo - f_lo * (hi - lo) / np.where(span != 0, span, 1.0), 0.5 * (lo + hi))
-        f_guess = func(guess)
-        left = np.sign(f_guess) == np.sign(f_lo)
-        lo, f_lo, hi, f_hi = (np.where(left, guess, lo), np.where(left, f_guess, f_lo * 0.5),
-                              np.where(left, hi, guess), np.where(left, f_hi * 0.5, f_guess))
-    span = f_hi - f_lo
-    return np.where(span != 0, lo - f_lo * (hi - lo) / np.where(span != 0, span, 1.0), 0.5 * (lo + hi))
-
-
 def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Contiguous True runs along the last axis: (row index, first index, one-past-last index)."""
     mask = np.asarray(mask, dtype=bool)
