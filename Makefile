@@ -9,16 +9,17 @@ AGENTS ?= 3
 # The embedded default: SQLite under var/, no Redis (Celery tasks run in-process).
 EMBEDDED := env -u DATABASE_URL -u REDIS_URL
 
-.PHONY: help venv run run-portal demo test test-postgres test-sqlite lint bench clean
+.PHONY: help venv run run-portal demo test test-postgres test-sqlite lint wheels bench clean
 
 help:
 	@echo "make run    portal with a demo network at http://$(HOST) (SQLite, no services), fed by"
 	@echo "            $(AGENTS) simulated site agents (logs in var/agents/; AGENTS=0 for none)"
 	@echo "make run-portal  the same portal without agents (with the autoreloader)"
 	@echo "make test   every test: PostgreSQL+Q3C and Redis (started if needed), then SQLite"
-	@echo "make lint   ruff"
+	@echo "make lint   ruff and the import-linter layering contracts (.importlinter)"
+	@echo "make wheels the datas-pipeline and datas-agent wheels into dist/ (no Django in either)"
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pipeline/pyproject.toml agent/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements.txt
@@ -41,6 +42,11 @@ test: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+wheels: venv
+	$(PY) -m build --wheel --outdir dist pipeline
+	$(PY) -m build --wheel --outdir dist agent
 
 clean:
-	rm -rf var .pytest_cache
+	rm -rf var .pytest_cache dist .import_linter_cache
