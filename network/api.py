@@ -17,6 +17,7 @@ from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -186,3 +187,38 @@ def get_scoped_or_404(queryset: QuerySet, **lookup):
         return queryset.get(**lookup)
     except (queryset.model.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404(f"no {queryset.model._meta.verbose_name} with {lookup}") from exc
+
+
+def find_nul(value: object, path: str = "") -> str | None:
+    """Where a NUL character sits in parsed JSON (``"weather.sky"``), or None.
+
+    PostgreSQL stores neither a NUL in text nor ``\\u0000`` in jsonb, so one would turn a
+    request into a 500 deep in the database; it is refused at the door instead.
+    """
+    if isinstance(value, str):
+        return (path or "(the body)") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return where
+            found = find_nul(item, where)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = find_nul(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+class StrictJSONParser(JSONParser):
+    """DRF's JSON parser, refusing NUL characters anywhere in the body with a 400 that says where."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        data = super().parse(stream, media_type, parser_context)
+        where = find_nul(data)
+        if where:
+            raise exceptions.ParseError(f"NUL characters (\\u0000) are not allowed in text: found in {where}")
+        return data
