@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.conf import settings
 from django.db.models import QuerySet
 from django.http import Http404
 from rest_framework import exceptions
@@ -19,12 +18,12 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
-from rest_framework.throttling import SimpleRateThrottle
 
 from network.keys import SITE_KEY_KIND, USER_TOKEN_KIND
 from network.models import MANAGING_ROLES, Network
 from network.services import TokenRejected, authenticate_user_token
 from network.tenancy import networks_for, role_in
+from network.throttles import record_failure, refuse_if_blocked
 from sites.models import Site, SiteKey
 from sites.services import KeyRejected, authenticate_site_key
 
@@ -68,6 +67,7 @@ class BearerKeyAuthentication(BaseAuthentication):
             presented = parts[1].decode("ascii")
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("the key contains non-ASCII characters") from exc
+        refuse_if_blocked(request)
         kind = presented.split("_", 1)[0]
         try:
             if kind == SITE_KEY_KIND:
@@ -76,9 +76,13 @@ class BearerKeyAuthentication(BaseAuthentication):
             if kind == USER_TOKEN_KIND:
                 token = authenticate_user_token(presented)
                 return token.user, token
+            problem = "unknown key: site keys start 'dsk_', personal tokens 'dut_'"
         except (KeyRejected, TokenRejected) as exc:
-            raise exceptions.AuthenticationFailed(str(exc)) from exc
-        raise exceptions.AuthenticationFailed("unknown key: site keys start 'dsk_', personal tokens 'dut_'")
+            problem = str(exc)
+        wait = record_failure(request)
+        if wait:
+            raise exceptions.Throttled(wait=wait, detail=f"{problem}; too many failed attempts from this address")
+        raise exceptions.AuthenticationFailed(problem)
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="datas"'
@@ -86,26 +90,6 @@ class BearerKeyAuthentication(BaseAuthentication):
 
 def is_agent(request) -> bool:
     return isinstance(request.auth, SiteKey)
-
-
-class AgentRateThrottle(SimpleRateThrottle):
-    """Per-key request budget for site agents (``DATAS_AGENT_THROTTLE_RATE``); people pass."""
-
-    scope = "agent"
-
-    def get_rate(self) -> str:
-        return settings.DATAS_AGENT_THROTTLE_RATE
-
-    def allow_request(self, request, view) -> bool:
-        # The rate is read per request so a deployment (or a test) can change it at run time.
-        self.rate = self.get_rate()
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
-
-    def get_cache_key(self, request, view) -> str | None:
-        if not is_agent(request):
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
 
 
 class NotForAgents(BasePermission):
