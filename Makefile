@@ -9,12 +9,16 @@ AGENTS ?= 3
 # The embedded default: SQLite under var/, no Redis (Celery tasks run in-process).
 EMBEDDED := env -u DATABASE_URL -u REDIS_URL
 
-.PHONY: help venv run run-portal demo test test-postgres test-sqlite lint wheels bench clean
+# `make serve`: gunicorn workers (default two per core plus one).
+WORKERS ?= $(shell echo $$(( $$(nproc) * 2 + 1 )))
+
+.PHONY: help venv run run-portal serve demo test test-postgres test-sqlite lint wheels bench clean
 
 help:
 	@echo "make run    portal with a demo network at http://$(HOST) (SQLite, no services), fed by"
 	@echo "            $(AGENTS) simulated site agents (logs in var/agents/; AGENTS=0 for none)"
 	@echo "make run-portal  the same portal without agents (with the autoreloader)"
+	@echo "make serve  the portal under gunicorn ($(WORKERS) workers) on DATABASE_URL/REDIS_URL or the embedded default"
 	@echo "make test   every test: PostgreSQL+Q3C and Redis (started if needed), then SQLite"
 	@echo "make lint   ruff and the import-linter layering contracts (.importlinter)"
 	@echo "make wheels the datas-pipeline and datas-agent wheels into dist/ (no Django in either)"
@@ -36,6 +40,13 @@ run: demo
 
 run-portal: demo
 	$(EMBEDDED) $(PY) manage.py runserver $(HOST)
+
+# Production: the settings come from the environment (README), static files from WhiteNoise.
+serve: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v 0
+	DEBUG=$${DEBUG:-false} $(VENV)/bin/gunicorn network.wsgi --bind $(HOST) --workers $(WORKERS) \
+	  --max-requests 10000 --max-requests-jitter 1000 --access-logfile - --graceful-timeout 30
 
 test: venv
 	bash scripts/test.sh $(PY)

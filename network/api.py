@@ -20,12 +20,13 @@ from django.utils.module_loading import import_string
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
-from rest_framework.throttling import SimpleRateThrottle
 
 from network.keys import KeyRejected
 from network.models import MANAGING_ROLES, Network
 from network.tenancy import networks_for, role_in
+from network.throttles import record_failure, refuse_if_blocked
 
 NETWORK_HEADER = "HTTP_X_DATAS_NETWORK"
 
@@ -62,14 +63,19 @@ class BearerKeyAuthentication(BaseAuthentication):
             presented = parts[1].decode("ascii")
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("the key contains non-ASCII characters") from exc
+        refuse_if_blocked(request)
         kind = presented.split("_", 1)[0]
         authenticator = key_authenticators().get(kind)
-        if authenticator is None:
-            raise exceptions.AuthenticationFailed("unknown key: site keys start 'dsk_', personal tokens 'dut_'")
-        try:
-            return authenticator(presented)
-        except KeyRejected as exc:
-            raise exceptions.AuthenticationFailed(str(exc)) from exc
+        problem = "unknown key: site keys start 'dsk_', personal tokens 'dut_'"
+        if authenticator is not None:
+            try:
+                return authenticator(presented)
+            except KeyRejected as exc:
+                problem = str(exc)
+        wait = record_failure(request)
+        if wait:
+            raise exceptions.Throttled(wait=wait, detail=f"{problem}; too many failed attempts from this address")
+        raise exceptions.AuthenticationFailed(problem)
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="datas"'
@@ -78,26 +84,6 @@ class BearerKeyAuthentication(BaseAuthentication):
 def is_agent(request) -> bool:
     """Whether the caller is a site agent (a site key's principal, sites.auth.SiteAgent)."""
     return getattr(request.user, "is_site_agent", False)
-
-
-class AgentRateThrottle(SimpleRateThrottle):
-    """Per-key request budget for site agents (``DATAS_AGENT_THROTTLE_RATE``); people pass."""
-
-    scope = "agent"
-
-    def get_rate(self) -> str:
-        return settings.DATAS_AGENT_THROTTLE_RATE
-
-    def allow_request(self, request, view) -> bool:
-        # The rate is read per request so a deployment (or a test) can change it at run time.
-        self.rate = self.get_rate()
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
-
-    def get_cache_key(self, request, view) -> str | None:
-        if not is_agent(request):
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
 
 
 class NotForAgents(BasePermission):
@@ -174,3 +160,37 @@ def get_scoped_or_404(queryset: QuerySet, **lookup):
     except (queryset.model.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404(f"no {queryset.model._meta.verbose_name} with {lookup}") from exc
 
+
+def find_nul(value: object, path: str = "") -> str | None:
+    """Where a NUL character sits in parsed JSON (``"weather.sky"``), or None.
+
+    PostgreSQL stores neither a NUL in text nor ``\\u0000`` in jsonb, so one would turn a
+    request into a 500 deep in the database; it is refused at the door instead.
+    """
+    if isinstance(value, str):
+        return (path or "(the body)") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return where
+            found = find_nul(item, where)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = find_nul(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+class StrictJSONParser(JSONParser):
+    """DRF's JSON parser, refusing NUL characters anywhere in the body with a 400 that says where."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        data = super().parse(stream, media_type, parser_context)
+        where = find_nul(data)
+        if where:
+            raise exceptions.ParseError(f"NUL characters (\\u0000) are not allowed in text: found in {where}")
+        return data

@@ -1,4 +1,6 @@
 """Query filters shared by every API list."""
+from datetime import UTC
+
 import django_filters
 from django import forms
 
@@ -18,3 +20,16 @@ class IdFilter(django_filters.NumberFilter):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", MAX_ID)
         super().__init__(*args, **kwargs)
+
+
+class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO-8601 time, compared in UTC.
+
+    ``2026-01-01T00:00:00+20:00`` is a valid ISO time, but PostgreSQL refuses offsets beyond
+    15:59 ("time zone displacement out of range", a 500); in UTC every offset is fine.
+    """
+
+    def filter(self, qs, value):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return super().filter(qs, value)

@@ -236,14 +236,21 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["network.api.Authenticated"],
-    "DEFAULT_THROTTLE_CLASSES": ["network.api.AgentRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["network.throttles.AgentRateThrottle", "network.throttles.PersonRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "network.api.Pagination",
+    "DEFAULT_PARSER_CLASSES": ["network.api.StrictJSONParser",
+                               "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
     "EXCEPTION_HANDLER": "network.api_errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer",
                                  "rest_framework.renderers.BrowsableAPIRenderer"],
 }
-# Requests per site key (DRF rate syntax: N/second|minute|hour|day).
+# Requests per site key and per person (N/second|minute|hour|day), counted atomically
+# (network/throttles.py); failed authentications allowed per address in 10 minutes before
+# that address must wait (1 s, doubling with every further failure, up to 15 min).
 DATAS_AGENT_THROTTLE_RATE = os.environ.get("DATAS_AGENT_THROTTLE_RATE", "120/minute")
+DATAS_PERSON_THROTTLE_RATE = os.environ.get("DATAS_PERSON_THROTTLE_RATE", "1200/minute")
+DATAS_AUTH_FAILURES_ALLOWED = int(os.environ.get("DATAS_AUTH_FAILURES_ALLOWED", "20"))
 # How far in the future an observed_at may be (clock skew of the site PC), seconds.
 DATAS_CLOCK_SKEW_SECONDS = int(os.environ.get("DATAS_CLOCK_SKEW_SECONDS", "120"))
 SPECTACULAR_SETTINGS = {

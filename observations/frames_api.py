@@ -19,7 +19,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from network.api import Authenticated, can_operate_site, get_scoped_or_404, is_agent, scoped_networks
-from network.filters import IdFilter
+from network.filters import IdFilter, UTCDateTimeFilter
 from observations.api import uploader_for
 from observations.frame_selectors import frames_of_networks, pipeline_status
 from observations.frame_serializers import (
@@ -54,8 +54,8 @@ class FrameFilter(django_filters.FilterSet):
     image_type = django_filters.CharFilter(field_name="image_type")
     filter = django_filters.CharFilter(field_name="filter")
     accepted = django_filters.BooleanFilter(field_name="accepted")
-    after = django_filters.IsoDateTimeFilter(field_name="observed_at", lookup_expr="gte")
-    before = django_filters.IsoDateTimeFilter(field_name="observed_at", lookup_expr="lte")
+    after = UTCDateTimeFilter(field_name="observed_at", lookup_expr="gte")
+    before = UTCDateTimeFilter(field_name="observed_at", lookup_expr="lte")
 
     class Meta:
         model = Frame

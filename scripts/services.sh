@@ -28,6 +28,8 @@ have solve-field || missing+=(astrometry.net)
 have source-extractor || missing+=(source-extractor)
 have siril-cli || missing+=(siril)
 have indiserver || missing+=(indi-bin)
+# libfaketime: the suite runs a second time with the clock moved ahead (scripts/test.sh).
+have faketime || missing+=(faketime)
 # dbus-python (under pyindi-client) builds from source against these.
 for pkg in libdbus-1-dev libglib2.0-dev pkg-config; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

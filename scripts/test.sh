@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole suite: first against PostgreSQL+Q3C and Redis (brought up by services.sh), then the
-# database tests again on SQLite, the embedded default, so both backends stay proven.
+# The whole suite: first against PostgreSQL+Q3C and Redis (brought up by services.sh), then again
+# with the clock moved 400 days ahead, then the database tests on SQLite, the embedded default,
+# so both backends and both clocks stay proven.
 set -euo pipefail
 py="${1:-.venv/bin/python}"
 cd "$(dirname "$0")/.."
@@ -12,6 +13,12 @@ echo "== Layering contracts (.importlinter)"
 "$(dirname "$py")/lint-imports"
 echo "== PostgreSQL + Redis: $DATABASE_URL, $REDIS_URL"
 "$py" -m pytest -p no:cacheprovider -q
+
+# The software must keep working for years after install, offline: the same suite with every
+# clock the tests, the portal and the agents see moved 400 days ahead (libfaketime), past the
+# end of astropy's bundled Earth-orientation table.
+echo "== PostgreSQL + Redis, the clock moved ${DATAS_MOVED_CLOCK_DAYS:-400} days ahead"
+bash scripts/moved_clock.sh "${DATAS_MOVED_CLOCK_DAYS:-400}" "$py" -m pytest -p no:cacheprovider -q
 
 echo "== SQLite (embedded default)"
 # Tests that touch the database and are not marked postgres_only run again here.

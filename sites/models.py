@@ -52,7 +52,7 @@ class Weather(models.TextChoices):
 def validate_timezone_name(value: str) -> None:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long for a file
         raise ValidationError(f"{value!r} is not an IANA time zone name (e.g. 'Europe/Madrid')") from exc
 
 

@@ -183,7 +183,12 @@ class CampaignTarget(models.Model):
         return f"{self.target} in {self.campaign}"
 
     def clean(self) -> None:
-        if self.campaign_id and self.target_id and self.campaign.network_id != self.target.network_id:
+        # A campaign being created in the same form (the admin's inline) has no id yet, but
+        # its network is already chosen: check against that too, or another network's target
+        # slips into the new campaign.
+        campaign_field = self._meta.get_field("campaign")
+        campaign = self.campaign if self.campaign_id or campaign_field.is_cached(self) else None
+        if campaign is not None and self.target_id and campaign.network_id != self.target.network_id:
             raise ValidationError({"target": "the target belongs to another network"})
 
 

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from observations.models import Observation
 from sites.models import SiteKey
-from targets.models import Target
+from targets.models import Campaign, Target
 from tests.network.factories import build_world, make_member, make_observation, make_user
 
 pytestmark = pytest.mark.django_db
@@ -130,3 +130,27 @@ def test_an_owner_never_sees_other_networks_people(world):
     people = set(formset.formset.empty_form.fields["user"].queryset)
     assert world.a_viewer in people and world.a_manager in people
     assert world.b_manager not in people
+
+
+def test_a_new_campaign_cannot_take_another_networks_target(world):
+    """From review: the inline's network check was skipped while the new campaign had no id."""
+    make_member(world.b, "manager", user=world.a_manager)  # may pick targets of both networks
+    response = admin_client(world.a_manager).post(reverse("admin:targets_campaign_add"), {
+        "network": world.a.pk, "name": "Mixed", "coverage_policy": "diverse", "coverage_sites": 1,
+        "priority_boost": 0, "is_active": "on",
+        "memberships-TOTAL_FORMS": 1, "memberships-INITIAL_FORMS": 0,
+        "memberships-0-target": world.b_target.pk, "memberships-0-priority_boost": 0,
+    })
+    assert response.status_code == 200, "the form must come back with the error, not save"
+    errors = [e for form in response.context["inline_admin_formsets"][0].formset.forms for e in form.errors.values()]
+    assert any("another network" in str(e) for e in errors)
+    assert not Campaign.objects.filter(name="Mixed").exists()
+    # The same campaign with its own network's target saves.
+    response = admin_client(world.a_manager).post(reverse("admin:targets_campaign_add"), {
+        "network": world.a.pk, "name": "Own", "coverage_policy": "diverse", "coverage_sites": 1,
+        "priority_boost": 0, "is_active": "on",
+        "memberships-TOTAL_FORMS": 1, "memberships-INITIAL_FORMS": 0,
+        "memberships-0-target": world.a_target.pk, "memberships-0-priority_boost": 0,
+    })
+    assert response.status_code == 302
+    assert list(Campaign.objects.get(name="Own").targets.all()) == [world.a_target]

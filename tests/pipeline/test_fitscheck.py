@@ -78,3 +78,32 @@ def test_a_structural_keyword_that_is_not_a_number_is_refused(tmp_path, card):
     path.write_bytes(bytes(raw))
     with pytest.raises(FrameReadError, match="not a whole number"):
         check_fits_file(path)
+
+
+def with_card(tmp_path, card: str, shape=(4, 4)):
+    """A small FITS file with one header card replaced (or added before END) as written."""
+    path = tmp_path / "odd.fits"
+    fits.PrimaryHDU(np.zeros(shape, np.int16)).writeto(path, overwrite=True)
+    raw = bytearray(path.read_bytes())
+    name = card.split("=")[0].strip().encode()
+    existing = [i for i in range(0, 2880, 80) if raw[i:i + 8].rstrip() == name]
+    at = existing[0] if existing else next(i for i in range(0, 2880, 80) if raw[i:i + 8].rstrip() == b"END")
+    raw[at:at + 80] = card.ljust(80).encode()
+    if not existing:
+        raw[at + 80:at + 160] = b"END".ljust(80)
+    path.write_bytes(bytes(raw))
+    return path
+
+
+@pytest.mark.parametrize(("card", "words"), [
+    ("NAXIS1  =                  -64", "NAXIS1 = -64 is negative"),
+    ("BITPIX  =                   12", "BITPIX = 12 is not one FITS allows"),
+    ("NAXIS   =                  999", "the NAXIS3 keyword is missing"),
+    ("NAXIS   =                 1000", "NAXIS = 1000 is outside 0..999"),
+    ("BSCALE  = 'x'", "BSCALE = 'x' is not a finite number"),
+])
+def test_impossible_structure_is_named_by_its_keyword(tmp_path, card, words):
+    """From fuzzing the upload endpoint: NAXIS1 = -64 was a 500 (a negative seek); BITPIX 12 and
+    NAXIS 999 were reported as a missing END card; a bad BSCALE as a raw numpy message."""
+    with pytest.raises(FrameReadError, match=words):
+        check_fits_file(with_card(tmp_path, card))

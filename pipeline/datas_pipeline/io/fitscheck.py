@@ -68,6 +68,43 @@ def describe_signature(head: bytes) -> str | None:
     return "not a FITS file: it does not start with 'SIMPLE  =' (the FITS signature)"
 
 
+BITPIX_VALUES = (8, 16, 32, 64, -32, -64)
+MAX_NAXIS = 999  # FITS 4.4.1.1
+
+
+def check_structure(header: fits.Header, index: int) -> None:
+    """Refuse structural keywords the FITS standard (4.4.1) does not allow, naming the keyword.
+
+    Done before any size is computed from them: a negative NAXISn would otherwise send the
+    reader to a negative file offset, and BITPIX 12 to a wrong data size.
+    """
+    def whole(keyword: str, default: int | None = None) -> int:
+        value = header.get(keyword, default)
+        if value is None:
+            raise FrameReadError(f"HDU {index}: the {keyword} keyword is missing")
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise FrameReadError(f"HDU {index}: {keyword} = {value!r} is not a whole number")
+        return int(value)
+
+    bitpix = whole("BITPIX")
+    if bitpix not in BITPIX_VALUES:
+        raise FrameReadError(f"HDU {index}: BITPIX = {bitpix} is not one FITS allows "
+                             f"({', '.join(map(str, BITPIX_VALUES))})")
+    naxis = whole("NAXIS")
+    if not 0 <= naxis <= MAX_NAXIS:
+        raise FrameReadError(f"HDU {index}: NAXIS = {naxis} is outside 0..{MAX_NAXIS}")
+    for axis in range(1, naxis + 1):
+        length = whole(f"NAXIS{axis}")
+        if length < 0:
+            raise FrameReadError(f"HDU {index}: NAXIS{axis} = {length} is negative")
+    if whole("GCOUNT", 1) < 0 or whole("PCOUNT", 0) < 0:
+        raise FrameReadError(f"HDU {index}: GCOUNT and PCOUNT must not be negative")
+    for keyword in ("BSCALE", "BZERO"):
+        value = header.get(keyword)
+        if value is not None and (isinstance(value, bool | str) or not math.isfinite(float(value))):
+            raise FrameReadError(f"HDU {index}: {keyword} = {value!r} is not a finite number")
+
+
 def _data_bytes(header: fits.Header) -> int:
     """Bytes of data an HDU's header declares, without padding (FITS 4.4.1.1)."""
     naxis = int(header.get("NAXIS", 0))
@@ -139,6 +176,7 @@ def _walk(path: Path, size: int) -> list[tuple[int, bool]]:
                                          f"is truncated or damaged ({exc})") from None
                 break  # trailing bytes after the last HDU that are not a header: ignored
             data_start = handle.tell()
+            check_structure(header, index)
             try:
                 data_bytes = _data_bytes(header)
                 kind = _image_kind(header)

@@ -119,6 +119,7 @@ def configure_time_data(download: bool | None = None, *, force: bool = False) ->
     if download is None:
         download = download_from_environment()
     with _lock:
+        _silence_repeats()  # again each time: a warnings.catch_warnings() block may have dropped them
         if _configured is not None and not force and _configured.download == download:
             return _configured
         from astropy.utils import iers
@@ -128,7 +129,6 @@ def configure_time_data(download: bool | None = None, *, force: bool = False) ->
         iers.conf.auto_download = False
         iers.conf.auto_max_age = None
         iers.conf.iers_degraded_accuracy = "warn"
-        _silence_repeats()
         if download:
             try:
                 refresh_time_data(max_age_days=7.0, _reconfigure=False)
