@@ -124,5 +124,9 @@ def test_agent_night_with_indi(indiserver, tmp_path):
     assert record["fits_header"]["INSTRUME"] == "CCD Simulator"
     assert "position_assumed" in record["quality_flags"]   # INDI frames carry no WCS
     photometry = record["photometry"]
-    assert photometry["snr"] > 20
+    # GAIN 90 is the simulator's gain *setting*, not e-/ADU: as on the server, the errors then
+    # assume 1 e-/ADU (datas_pipeline.io.headers.electrons_per_adu). Taken as e-/ADU, 90 would
+    # inflate the S/N about ninefold.
+    assert record["fits_header"]["GAIN"] == 90.0 and record["fits_header"].get("EGAIN") is None
+    assert 10 < photometry["snr"] < 40
     assert photometry["method"] == "instrumental"
