@@ -21,8 +21,7 @@ from astropy.wcs.utils import proj_plane_pixel_scales
 from datas_pipeline.detection.extract import extract_sources
 from datas_pipeline.errors import PipelineError
 from datas_pipeline.io.headers import electrons_per_adu
-from datas_pipeline.photometry.aperture import NoiseModel, aperture_photometry
-from datas_pipeline.photometry.apertures import Apertures
+from datas_pipeline.photometry.aperture import Apertures, NoiseModel, aperture_photometry
 from datas_pipeline.photometry.differential import Comparison, differential_magnitude
 
 log = logging.getLogger(__name__)
@@ -164,7 +163,7 @@ def _photometry(image: np.ndarray, sources: np.ndarray, target_index: int, expos
                 comparison_stars: list[dict] | None, radius_px: float, fwhm_px: float, gain: float) -> dict:
     """Aperture photometry (``datas_pipeline.photometry.aperture``), calibrated against comparisons when possible."""
     target = sources[target_index]
-    rule = Apertures.for_fwhm(fwhm_px)  # the server's aperture rule (datas_pipeline.photometry.apertures)
+    rule = Apertures.for_fwhm(fwhm_px)  # the server's aperture rule (datas_pipeline.photometry.aperture.Apertures)
     aperture, annulus = rule.radius, (rule.inner, rule.outer)
     noise = NoiseModel(gain=gain if gain > 0 else 1.0, read_noise=5.0, exposure_s=exposure_s)
     xs, ys, comps = [float(target["x"])], [float(target["y"])], []

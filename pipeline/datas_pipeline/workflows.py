@@ -47,8 +47,7 @@ from datas_pipeline.io.fits import (
     write_frame,
 )
 from datas_pipeline.io.headers import normalise_header
-from datas_pipeline.photometry.aperture import NoiseModel, aperture_photometry, recenter
-from datas_pipeline.photometry.apertures import Apertures
+from datas_pipeline.photometry.aperture import Apertures, NoiseModel, aperture_photometry, recenter
 from datas_pipeline.photometry.differential import (
     Comparison,
     PhotometryResult,
@@ -272,7 +271,7 @@ def measure_target(
     image = luminance(frame)
     table, names, errors, is_check = _comparison_table(comparisons_path)
     fwhm, _ = frame_fwhm(image)
-    rule = Apertures.for_fwhm(fwhm)  # the one aperture rule (datas_pipeline.photometry.apertures)
+    rule = Apertures.for_fwhm(fwhm)  # the one aperture rule (datas_pipeline.photometry.aperture.Apertures)
     radius = aperture_px or rule.radius
     inner, outer = annulus_px or ((rule.inner, rule.outer) if aperture_px is None
                                   else (max(3.0 * fwhm, radius + 3.0), max(5.0 * fwhm, radius + 8.0)))

@@ -35,6 +35,28 @@ MAG_ERR_FACTOR = 2.5 / np.log(10.0)
 
 
 @dataclass(frozen=True)
+class Apertures:
+    """Aperture radius and sky annulus (inner, outer), pixels, from the frame's FWHM (px).
+
+    The one aperture rule of the project: the server's photometry stage, the command line's
+    ``photometry`` and the site agent measure a frame with the same apertures. Radius
+    1.5 x FWHM (at least 3 px), near the S/N optimum for a Moffat star and forgiving of small
+    centring errors; the annulus starts clear of the wings (3 x FWHM, at least 3 px beyond the
+    aperture) and holds enough sky (to 5 x FWHM, at least 8 px beyond the aperture).
+    """
+
+    radius: float
+    inner: float
+    outer: float
+
+    @classmethod
+    def for_fwhm(cls, fwhm_px: float) -> Apertures:
+        fwhm = float(fwhm_px) if np.isfinite(fwhm_px) and fwhm_px > 0 else 3.0
+        radius = max(3.0, 1.5 * fwhm)
+        return cls(radius, max(3.0 * fwhm, radius + 3.0), max(5.0 * fwhm, radius + 8.0))
+
+
+@dataclass(frozen=True)
 class NoiseModel:
     """The camera's noise: ``gain`` e-/ADU, ``read_noise`` e- rms, ``dark_current`` e-/s/px.
 

@@ -21,11 +21,11 @@ from datas_pipeline.errors import PipelineError
 from datas_pipeline.photometry.aperture import (
     FLAG_EDGE,
     FLAG_SATURATED,
+    Apertures,
     NoiseModel,
     aperture_photometry,
     recenter,
 )
-from datas_pipeline.photometry.apertures import Apertures
 from datas_pipeline.photometry.differential import Comparison, PhotometryResult, differential_magnitude
 
 MIN_COMPARISON_SNR = 10.0
