@@ -10,7 +10,7 @@ eval "$(bash scripts/services.sh)"
 # The INDI client library needs the system headers services.sh just made sure of.
 "$py" -c "import PyIndi" 2>/dev/null || "$py" -m pip install -q -r requirements-indi.txt
 echo "== Layering contracts (.importlinter)"
-"$(dirname "$py")/lint-imports"
+"$py" -c "from importlinter.cli import lint_imports_command; lint_imports_command()"  # = lint-imports
 echo "== PostgreSQL + Redis: $DATABASE_URL, $REDIS_URL"
 "$py" -m pytest -p no:cacheprovider -q
 
