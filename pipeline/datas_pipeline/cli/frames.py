@@ -148,13 +148,21 @@ def _solve(args: argparse.Namespace) -> int:
 
     if (args.ra is None) != (args.dec is None):
         raise PipelineError("give both --ra and --dec, or neither")
+    if args.blind and (args.ra is not None or args.scale is not None or args.radius is not None):
+        raise PipelineError("--blind solves without hints: leave out --ra, --dec, --radius and --scale")
     frame = read_frame(args.file)
-    hints = SolveHints.from_header(normalise_header(frame.header), ra_deg=args.ra, dec_deg=args.dec,
-                                   scale_arcsec=args.scale, radius_deg=args.radius)
+    if args.blind:
+        hints = SolveHints()
+    else:
+        hints = SolveHints.from_header(normalise_header(frame.header), ra_deg=args.ra, dec_deg=args.dec,
+                                       scale_arcsec=args.scale, radius_deg=args.radius)
     result = solve_image(luminance(frame), hints, solver=args.solver, cpu_limit_s=args.cpu_limit,
                          timeout_s=args.timeout, tweak_order=args.tweak_order)
     record = result.as_dict()
     record["file"] = str(args.file)
+    record["hints"] = {"blind": args.blind, "ra_deg": hints.ra_deg, "dec_deg": hints.dec_deg,
+                       "radius_deg": hints.radius_deg if hints.ra_deg is not None else None,
+                       "scale_arcsec": hints.scale_arcsec}
     if result.solved and not args.no_write:
         _write_wcs(Path(args.file), result)
         record["wcs_written"] = True
@@ -175,7 +183,7 @@ def _write_wcs(path: Path, result) -> None:
         with fits.open(path, mode="update") as hdul:
             index = next(i for i, h in enumerate(hdul) if h.is_image and h.header.get("NAXIS", 0) >= 2)
             header = wcs_to_header(result.wcs, hdul[index].header)
-            header["PLTSOLVD"] = (True, "plate solved by DATAS (astrometry.net)")
+            header["PLTSOLVD"] = (True, f"plate solved by DATAS ({result.solver})")
             hdul[index].header = header
     except (OSError, StopIteration) as exc:
         raise PipelineError(f"cannot write the WCS into {path}: {exc}") from None
@@ -248,9 +256,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     solve.add_argument("--radius", type=positive_float, help="search radius around the hint (degrees, default 2)")
     solve.add_argument("--scale", type=positive_float, help="pixel scale hint (arcsec/px)")
     solve.add_argument("--cpu-limit", type=positive_float, default=30.0, help="solver CPU seconds (default 30)")
-    solve.add_argument("--timeout", type=positive_float, help="wall-clock seconds (default 2 x CPU limit + 10)")
+    solve.add_argument("--timeout", type=positive_float, help="wall-clock seconds (default 4 x (2 x CPU limit + 5) + 30: "
+                       "a backstop; the CPU budget, 2 x CPU limit + 5, stops a search first)")
     solve.add_argument("--tweak-order", type=positive_int, default=1, help="SIP order (1 linear; 2-3 for wide lenses)")
-    solve.add_argument("--solver", default="astrometry.net", choices=("astrometry.net", "astap"))
+    solve.add_argument("--solver", default="auto", choices=("auto", "tycho2", "astrometry.net", "astap"),
+                       help="auto: Tycho-2 matching around the hint (small fields), then astrometry.net")
+    solve.add_argument("--blind", action="store_true",
+                       help="ignore the header's pointing and scale (astrometry.net over the whole sky; "
+                            "give it minutes: --cpu-limit 300)")
     solve.add_argument("--no-write", action="store_true", help="leave the FITS file unchanged")
     solve.set_defaults(func=_solve)
 

@@ -41,12 +41,36 @@ KRON_MIN_RADIUS = 3.5
 
 @dataclass(frozen=True)
 class Background:
-    """A background model: ``level`` and ``rms`` maps, and their global values (image units)."""
+    """A background model: ``level`` and ``rms`` maps, and their global values (image units).
+
+    ``empty`` is True where the frame holds no data (non-finite pixels and, when they are
+    more than a stray few, pixels of exactly zero: clipped black sky, the padding of a
+    rotated or registered frame); those pixels are left out of the model and the extraction.
+    """
 
     level: np.ndarray
     rms: np.ndarray
     global_level: float
     global_rms: float
+    empty: np.ndarray | None = None
+
+
+# Exactly-zero pixels beyond this fraction of the frame are empty (clipped or padding), not sky.
+EMPTY_ZERO_FRACTION = 1e-3
+
+
+def empty_pixels(data: np.ndarray) -> np.ndarray | None:
+    """True where ``data`` holds no measurement: NaN/inf, and exact zeros when they are common.
+
+    A stray zero is a legitimate value of an integer or sky-subtracted frame; thousands of
+    them are clipped black sky or padding, where sep's interpolated noise map dips to zero
+    or below and would otherwise refuse the whole frame as blank. None when all pixels are data.
+    """
+    bad = ~np.isfinite(data)
+    zeros = data == 0
+    if np.count_nonzero(zeros) > EMPTY_ZERO_FRACTION * data.size:
+        bad |= zeros
+    return bad if bad.any() else None
 
 
 def as_sep_array(image: np.ndarray) -> np.ndarray:
@@ -77,14 +101,23 @@ def estimate_background(
     Non-finite pixels are masked rather than poisoning the mesh.
     """
     data = as_sep_array(image)
-    bad = ~np.isfinite(data)
+    empty = empty_pixels(data)
     mask = _as_mask(mask, data.shape)
-    if bad.any():
-        mask = bad if mask is None else (mask | bad)
-        data = np.where(bad, 0.0, data).astype(np.float32)
+    if empty is not None:
+        mask = empty if mask is None else (mask | empty)
+        data = np.where(empty, 0.0, data).astype(np.float32)
+    if mask is not None and mask.all():
+        raise PipelineError("the frame holds no data: every pixel is masked, zero or not a number")
     box = int(max(8, min(box_size, *data.shape)))
     bkg = sep.Background(data, mask=mask, bw=box, bh=box, fw=filter_size, fh=filter_size)
-    return Background(bkg.back(), bkg.rms(), float(bkg.globalback), float(bkg.globalrms))
+    global_rms = float(bkg.globalrms)
+    rms = bkg.rms()
+    # The spline through the mesh can dip to zero or below next to empty regions: there the
+    # frame's own global noise stands in (it is the noise of the pixels that hold data).
+    low = ~(rms > 0)
+    if low.any() and global_rms > 0:
+        rms[low] = global_rms
+    return Background(bkg.back(), rms, float(bkg.globalback), global_rms, empty)
 
 
 def extract_sources(
@@ -176,14 +209,14 @@ def extract_sources(
         raise PipelineError(f"max_sources must be at least 1, not {max_sources}")
     data = as_sep_array(image)
     mask = _as_mask(mask, data.shape)
-    finite = np.isfinite(data)
-    if not finite.all():
-        mask = ~finite if mask is None else (mask | ~finite)
-        data = np.where(finite, data, 0.0).astype(np.float32)
     bkg = background or estimate_background(data, mask=mask)
+    empty = bkg.empty if background is None else empty_pixels(data)
+    if empty is not None:
+        mask = empty if mask is None else (mask | empty)
+        data = np.where(empty, 0.0, data).astype(np.float32)
     residual = data - bkg.level
     err = bkg.global_rms if noise == "global" else bkg.rms
-    if not np.all(np.asarray(err) > 0):
+    if not bkg.global_rms > 0 or not np.all(np.asarray(err) > 0):
         raise PipelineError("the background noise is zero: the frame is blank or synthetic without noise")
     try:
         objects, segmap = sep.extract(

@@ -163,7 +163,7 @@ def _overlap(transform: Transform, ref_shape, frame_shape, n: int = 24) -> float
     return float(inside.mean())
 
 
-def _false_alarm(inliers_within: int, mapped_inside: int, frame_stars: int, frame_shape, radius: float,
+def chance_match_probability(inliers_within: int, mapped_inside: int, frame_stars: int, frame_shape, radius: float,
                  proposals: int, model_points: int) -> float:
     """Probability that ``inliers_within`` pairs within ``radius`` px arise by chance.
 
@@ -283,7 +283,7 @@ def register_stars(
                   & (all_mapped[:, 1] < frame_shape[0])).sum())
     radius = float(np.clip(3.0 * rms, 0.3, tolerance_px)) if np.isfinite(rms) else tolerance_px
     n_params = {"shift": 1, "similarity": 2, "affine": 3}.get(kind, min_points(kind, order))
-    false_alarm = _false_alarm(int((residual <= radius).sum()), inside, n_frame, frame_shape, radius,
+    false_alarm = chance_match_probability(int((residual <= radius).sum()), inside, n_frame, frame_shape, radius,
                                match.triangle_matches, max(n_params, 2))
     dx, dy = model.displacement(reference.center)
     quality = RegistrationQuality(
