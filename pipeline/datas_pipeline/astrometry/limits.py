@@ -71,10 +71,15 @@ def group_cpu_seconds(session_id: int) -> float:
     return total / _TICKS
 
 
-def run_limited(command: list[str], cpu_limit_s: float, wall_limit_s: float | None = None) -> RunOutcome:
-    """Run ``command`` in its own session; kill the session at the CPU budget or the wall limit."""
+def run_limited(command: list[str], cpu_limit_s: float, wall_limit_s: float | None = None,
+                cpu_budget_s: float | None = None) -> RunOutcome:
+    """Run ``command`` in its own session; kill the session at the CPU budget or the wall limit.
+
+    ``cpu_limit_s`` is the solver's own limit; the budgets default to :func:`cpu_budget` and
+    :func:`wall_budget` of it (seconds).
+    """
     wall_limit_s = wall_budget(cpu_limit_s) if wall_limit_s is None else wall_limit_s
-    budget = cpu_budget(cpu_limit_s)
+    budget = cpu_budget(cpu_limit_s) if cpu_budget_s is None else cpu_budget_s
     started = time.monotonic()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)

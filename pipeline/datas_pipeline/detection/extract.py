@@ -107,7 +107,8 @@ def estimate_background(
         mask = empty if mask is None else (mask | empty)
         data = np.where(empty, 0.0, data).astype(np.float32)
     if mask is not None and mask.all():
-        raise PipelineError("the frame holds no data: every pixel is masked, zero or not a number")
+        raise PipelineError("the background noise is zero: the frame holds no data (every pixel is masked, "
+                            "zero or not a number)")
     box = int(max(8, min(box_size, *data.shape)))
     bkg = sep.Background(data, mask=mask, bw=box, bh=box, fw=filter_size, fh=filter_size)
     global_rms = float(bkg.globalrms)
