@@ -140,6 +140,7 @@ def extract_sources(
     fit_profiles: bool = True,
     max_profile_fits: int = 200,
     fast: bool = False,
+    max_sharpness: float | None = None,
 ) -> np.ndarray:
     """Detect sources and measure them.
 
@@ -183,6 +184,10 @@ def extract_sources(
         Detection, barycentres, aperture fluxes and FWHM only: no Kron fluxes, half-light
         radii or windowed centroids (those columns are NaN, ``x_win``/``y_win`` copy x/y).
         About twice as fast on crowded frames.
+    max_sharpness : float, optional
+        Drop sources sharper than this before measuring them
+        (:func:`datas_pipeline.detection.sharpness.point_sharpness`; 1 for a lone hot pixel,
+        0.91 for a 1 px FWHM star): raw frames' hot pixels then take no profile fits.
 
     With ``max_sources``, the costly measurements are made only for the brightest sources
     (by isophotal flux), so asking for the 200 brightest of 20,000 costs little more than
@@ -230,6 +235,11 @@ def extract_sources(
     except Exception as exc:  # sep raises bare Exception for pixel-stack overflows
         raise PipelineError(f"source extraction failed: {exc}") from None
     ids = np.arange(1, len(objects) + 1)
+    if max_sharpness is not None and len(objects):
+        from datas_pipeline.detection.sharpness import point_sharpness
+
+        keep = point_sharpness(residual, objects["x"], objects["y"]) <= max_sharpness
+        objects, ids = objects[keep], ids[keep]
     if max_sources and len(objects) > max_sources:
         # Measure a margin beyond the requested number: the final order is by aperture flux.
         keep = np.sort(np.argsort(-objects["flux"], kind="stable")[: max_sources + max(50, max_sources)])
