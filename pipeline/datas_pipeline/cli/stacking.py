@@ -64,10 +64,10 @@ def run_register(args: argparse.Namespace) -> int:
             records.append({**record, "accepted": False, "reason": str(exc)})
             continue
         q = result.quality
-        record.update(accepted=result.accepted, reason=result.reason, dx=q.dx, dy=q.dy,
-                      rotation_deg=q.rotation_deg, scale=q.scale, inliers=q.inliers, rms_px=q.rms_px,
-                      flipped=q.flipped, overlap=q.overlap)
-        if result.accepted:
+        record.update(accepted=result.accepted, reason=result.reason)
+        if result.accepted:  # a refusal reports its reason only, never the refused candidate
+            record.update(dx=q.dx, dy=q.dy, rotation_deg=q.rotation_deg, scale=q.scale, inliers=q.inliers,
+                          rms_px=q.rms_px, flipped=q.flipped, overlap=q.overlap)
             warped = warp_image(data, result.transform, ref_data.shape, kernel=args.kernel)
             header = header.copy()
             header["REGREF"] = (Path(args.reference).name[:68], "registration reference")

@@ -103,9 +103,13 @@ class Registration:
         return self.transform
 
     def summary(self) -> dict:
-        """A flat JSON-serialisable record (``accepted``, ``reason`` and the quality figures)."""
+        """A flat JSON-serialisable record: ``accepted``, ``reason`` and, when accepted, the
+        quality figures (a refusal has only the star counts besides its reason)."""
         out = {"accepted": self.accepted, "reason": self.reason}
-        out.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self.quality).items()})
+        quality = asdict(self.quality)
+        if not self.accepted:
+            quality = {k: quality[k] for k in ("reference_stars", "frame_stars")}
+        out.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in quality.items()})
         return out
 
 
@@ -292,7 +296,11 @@ def register_stars(
         overlap=_overlap(model, reference.shape, frame_shape), false_alarm=false_alarm,
     )
     reason = _failed_gate(quality, gates, model, kind, order, frame_shape)
-    return Registration(reason is None, reason or "ok", model, quality, ri, fi)
+    if reason is not None:
+        # A refused candidate is not a result: only the reason (which quotes the failing
+        # figure) and the star counts go out, never its shift, rotation or scale.
+        return Registration(False, reason, None, base)
+    return Registration(True, "ok", model, quality, ri, fi)
 
 
 def _failed_gate(q: RegistrationQuality, gates: RegistrationGates, model: Transform, kind: str,

@@ -137,14 +137,11 @@ class LiveStacker:
                                 f"{self.reference.shape[1]}x{self.reference.shape[0]}")
         return data, header
 
-    def _refuse(self, reason: str, registration=None) -> LiveFrameReport:
+    def _refuse(self, reason: str) -> LiveFrameReport:
+        """A refusal carries its reason only: a refused candidate's offset and rotation are no result."""
         self.frames_rejected += 1
-        report = LiveFrameReport(False, reason, self.frames_stacked, self.frames_total, self.frames_rejected,
-                                 snr_gain=float(np.sqrt(self.frames_stacked)))
-        if registration is not None:
-            q = registration.quality
-            report.offset, report.rotation_deg, report.inliers = (q.dx, q.dy), q.rotation_deg, q.inliers
-        return report
+        return LiveFrameReport(False, reason, self.frames_stacked, self.frames_total, self.frames_rejected,
+                               snr_gain=float(np.sqrt(self.frames_stacked)))
 
     def _add(self, data: np.ndarray, header: fits.Header) -> LiveFrameReport:
         stars = find_control_stars(data, max_stars=self.max_stars)
@@ -162,7 +159,7 @@ class LiveStacker:
                                 "clouds, dew or lost focus?")
         result = register_stars(self.reference, stars, data.shape, gates=self.gates)
         if not result.accepted:
-            return self._refuse(result.reason, result)
+            return self._refuse(result.reason)
         warped = warp_image(data, result.transform, self.reference.shape, kernel=self.kernel)
         self._accumulate(warped.data)
         q = result.quality
