@@ -16,6 +16,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
 from datas_pipeline.cli.arguments import positive_float, positive_int
+from datas_pipeline.cli.extraction import add_extraction_arguments, extraction_settings
 from datas_pipeline.cli.output import jsonable, write_json
 from datas_pipeline.errors import PipelineError
 
@@ -98,12 +99,11 @@ def _extract(args: argparse.Namespace) -> int:
     from datas_pipeline.io.fits import read_frame
     from datas_pipeline.workflows import celestial_wcs, luminance
 
+    settings = extraction_settings(args)
     frame = read_frame(args.file)
     image = luminance(frame)
-    background = estimate_background(image)
-    sources = extract_sources(image, threshold_sigma=args.threshold, min_area=args.min_area, background=background,
-                              max_sources=args.max_sources, aperture_radius=args.aperture, gain=args.gain,
-                              saturation=args.saturation)
+    background = estimate_background(image, **settings.background)
+    sources = extract_sources(image, background=background, max_sources=args.max_sources, **settings.extract)
     rows = [{name: jsonable(row[name]) for name in SOURCE_COLUMNS} for row in sources]
     wcs = celestial_wcs(frame)
     if wcs is not None and len(sources):
@@ -112,7 +112,8 @@ def _extract(args: argparse.Namespace) -> int:
             row["ra_deg"], row["dec_deg"] = float(r), float(d)
     record = {"file": str(args.file), "shape": list(image.shape), "background": background.global_level,
               "noise": background.global_rms, "count": len(rows), "columns": list(SOURCE_COLUMNS),
-              "coordinates": "0-based pixel centres, x = column, y = row", "sources": rows}
+              "coordinates": "0-based pixel centres, x = column, y = row",
+              "settings": settings.as_record(), "sources": rows}
     write_json(args.json, record)
     _note(f"{len(rows)} sources in {args.file}")
     return 0
@@ -226,12 +227,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ext = subparsers.add_parser("extract", help="detect and measure the sources of one frame")
     ext.add_argument("file", type=Path)
     ext.add_argument("--json", required=True)
-    ext.add_argument("--threshold", type=positive_float, default=5.0)
-    ext.add_argument("--min-area", type=positive_int, default=5)
     ext.add_argument("--max-sources", type=positive_int)
-    ext.add_argument("--aperture", type=positive_float, help="aperture radius (px); default 1.5 x FWHM")
-    ext.add_argument("--gain", type=positive_float, help="e-/ADU, adds the Poisson term to the flux errors")
-    ext.add_argument("--saturation", type=positive_float, help="ADU level of saturation")
+    add_extraction_arguments(ext)
     ext.set_defaults(func=_extract)
 
     phot = subparsers.add_parser("photometry", help="differential photometry of a target on a solved frame")

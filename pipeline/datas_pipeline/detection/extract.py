@@ -135,6 +135,8 @@ def extract_sources(
     saturation: float | None = None,
     deblend_cont: float = 0.005,
     deblend_nthresh: int = 32,
+    clean: bool = True,
+    clean_param: float = 1.0,
     filter_kernel: np.ndarray | None = DEFAULT_FILTER,
     kron_params: tuple[float, float] = (KRON_FACTOR, KRON_MIN_RADIUS),
     fit_profiles: bool = True,
@@ -171,8 +173,9 @@ def extract_sources(
     saturation : float, optional
         Level (image units, background included) at which pixels saturate; such sources get
         ``FLAG_SATURATED`` and their saturated pixels stay out of the profile fit.
-    deblend_cont, deblend_nthresh, filter_kernel
-        SExtractor's DEBLEND_MINCONT, DEBLEND_NTHRESH and FILTER_NAME (None: no filter).
+    deblend_cont, deblend_nthresh, clean, clean_param, filter_kernel
+        SExtractor's DEBLEND_MINCONT, DEBLEND_NTHRESH, CLEAN, CLEAN_PARAM and FILTER_NAME
+        (None: no filter).
     kron_params : (float, float)
         SExtractor's PHOT_AUTOPARAMS: the Kron factor and the minimum circular radius (px).
     fit_profiles : bool
@@ -228,7 +231,7 @@ def extract_sources(
         objects, segmap = sep.extract(
             residual, threshold_sigma, err=err, mask=mask, minarea=min_area,
             filter_kernel=filter_kernel, deblend_cont=deblend_cont, deblend_nthresh=deblend_nthresh,
-            segmentation_map=True,
+            clean=clean, clean_param=clean_param, segmentation_map=True,
             # With one noise value the matched filter is plain convolution, done ~20 % faster.
             filter_type="conv" if noise == "global" else "matched",
         )
