@@ -15,7 +15,7 @@ from pathlib import Path
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
-from datas_pipeline.cli.arguments import positive_float, positive_int
+from datas_pipeline.cli.arguments import add_jobs_argument, positive_float, positive_int
 from datas_pipeline.cli.extraction import add_extraction_arguments, extraction_settings
 from datas_pipeline.cli.output import jsonable, write_json
 from datas_pipeline.errors import PipelineError
@@ -48,7 +48,7 @@ def _grade(args: argparse.Namespace) -> int:
 
     rules = GradingRules(max_fwhm_px=args.max_fwhm, max_eccentricity=args.max_eccentricity)
     session, failures = grade_folder(args.folder, rules, args.threshold, args.catalog, args.catalog_mag_limit,
-                                     progress=True)
+                                     progress=True, jobs=args.jobs)
     if session is None:
         raise PipelineError(f"{args.folder}: none of the {len(failures)} files could be measured: "
                             + "; ".join(f"{f['file']}: {f['error']}" for f in failures[:3]))
@@ -76,7 +76,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     report = calibrate_folder(
         args.lights, args.out, args.bias, args.darks, args.flats, args.masters, rules,
         remove_hot_pixels=args.hot_pixels, remove_cosmic_rays=args.cosmic_rays, gain=args.gain,
-        read_noise=args.read_noise, progress=True,
+        read_noise=args.read_noise, progress=True, jobs=args.jobs,
     )
     write_json(args.json or str(Path(args.out) / "calibration.json"), report)
     _note(f"{len(report['lights'])} lights calibrated into {args.out} with {len(report['masters'])} masters")
@@ -206,6 +206,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     grade.add_argument("--max-eccentricity", type=positive_float, help="reject frames with more elongated stars")
     grade.add_argument("--catalog", type=Path, help="reference stars (CSV/FITS: ra, dec, mag) for solved frames")
     grade.add_argument("--catalog-mag-limit", type=float, default=12.0, help="faintest catalogue star expected")
+    add_jobs_argument(grade)
     grade.set_defaults(func=_grade)
 
     cal = subparsers.add_parser("calibrate", help="build masters and calibrate a folder of lights")
@@ -222,6 +223,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cal.add_argument("--cosmic-rays", action="store_true", help="find and repair cosmic rays (L.A.Cosmic)")
     cal.add_argument("--gain", type=positive_float, help="e-/ADU, when the header has no EGAIN")
     cal.add_argument("--read-noise", type=positive_float, help="e-, when the header has no RDNOISE")
+    add_jobs_argument(cal)
     cal.set_defaults(func=_calibrate)
 
     ext = subparsers.add_parser("extract", help="detect and measure the sources of one frame")

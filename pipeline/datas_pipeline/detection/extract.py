@@ -363,8 +363,10 @@ def _measure_fwhm(table, residual, segmap, ids, mask, data, saturation, fit_prof
     # which is what FWHM describes.
     half = int(np.clip(np.ceil(3.0 * np.median(hlr[candidates])), 4, 15))
     x, y = table["x_win"][candidates], table["y_win"][candidates]
-    seg, _, _ = cut_stamps(segmap.astype(np.float64), x, y, half, fill=-1.0)
-    ok, _, _ = cut_stamps(clean.astype(np.float64), x, y, half, fill=0.0)
+    # Stamps are cut from the integer and boolean maps directly (cut_stamps converts only the
+    # stamps): a float64 copy of a whole 4k^2 map cost more than the fits.
+    seg, _, _ = cut_stamps(segmap, x, y, half, fill=-1.0)
+    ok, _, _ = cut_stamps(clean, x, y, half, fill=0.0)
     own = ids[candidates].astype(np.float64)
     # Each star is fitted on sky pixels and its own pixels, never on its neighbours'.
     weights = (ok > 0.5) & ((seg == 0) | (seg == own[:, None, None]))
