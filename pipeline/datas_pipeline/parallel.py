@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TypeVar
 
 from datas_pipeline.errors import PipelineError
@@ -132,3 +133,25 @@ def map_in_order(
     finally:
         if own:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class WorkerPool:
+    """A caller's pool of ``jobs`` worker processes, for functions that split one frame's work."""
+
+    executor: Executor
+    jobs: int
+
+
+@contextmanager
+def worker_pool(jobs: int | None) -> Iterator[WorkerPool | None]:
+    """A :class:`WorkerPool` of ``jobs`` processes, or None for one job (run serially)."""
+    jobs = resolve_jobs(jobs)
+    if jobs <= 1:
+        yield None
+        return
+    pool = process_pool(jobs)
+    try:
+        yield WorkerPool(pool, jobs)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -16,8 +16,10 @@ from typing import Literal
 import numpy as np
 import sep
 
+from datas_pipeline.detection.bands import measure_in_parts
 from datas_pipeline.detection.psf import cut_stamps, fit_moffat
 from datas_pipeline.errors import PipelineError
+from datas_pipeline.parallel import WorkerPool
 
 # Columns every SourceTable carries, in this order (the shared contract; append only).
 SOURCE_COLUMNS = (
@@ -33,6 +35,10 @@ DEFAULT_FILTER = np.array([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]], d
 # edge, 16 aperture data incomplete, ...); these are OR-ed into ``flag``.
 FLAG_SATURATED = 4
 FLAG_TRUNCATED = 8
+
+# From this size (pixels) on, a caller's worker pool measures the objects in parts; below it
+# the pool's messaging costs more than the second core gains.
+BAND_MIN_PIXELS = 2048 * 2048
 
 # SExtractor's PHOT_AUTOPARAMS default and its minimum circular radius (px).
 KRON_FACTOR = 2.5
@@ -143,6 +149,7 @@ def extract_sources(
     max_profile_fits: int = 200,
     fast: bool = False,
     max_sharpness: float | None = None,
+    pool: WorkerPool | None = None,
 ) -> np.ndarray:
     """Detect sources and measure them.
 
@@ -191,6 +198,10 @@ def extract_sources(
         Drop sources sharper than this before measuring them
         (:func:`datas_pipeline.detection.sharpness.point_sharpness`; 1 for a lone hot pixel,
         0.91 for a 1 px FWHM star): raw frames' hot pixels then take no profile fits.
+    pool : WorkerPool, optional
+        The caller's worker processes (:func:`datas_pipeline.parallel.worker_pool`): on frames
+        of at least ``BAND_MIN_PIXELS`` the per-object measurements are split over them
+        (:mod:`datas_pipeline.detection.bands`), with bit-for-bit the serial result.
 
     With ``max_sources``, the costly measurements are made only for the brightest sources
     (by isophotal flux), so asking for the 200 brightest of 20,000 costs little more than
@@ -238,6 +249,7 @@ def extract_sources(
     except Exception as exc:  # sep raises bare Exception for pixel-stack overflows
         raise PipelineError(f"source extraction failed: {exc}") from None
     ids = np.arange(1, len(objects) + 1)
+    parts = pool is not None and data.size >= BAND_MIN_PIXELS
     if max_sharpness is not None and len(objects):
         from datas_pipeline.detection.sharpness import point_sharpness
 
@@ -272,7 +284,10 @@ def extract_sources(
         table["half_light_radius"] = 1.1774 * np.sqrt(a * b)
         table["x_win"], table["y_win"] = x, y
     else:
-        flag |= _shape_measures(table, residual, objects, err, gain, mask, kron_params)
+        if parts:
+            flag |= measure_in_parts(pool.executor, pool.jobs, table, residual, objects, err, gain, mask, kron_params)
+        else:
+            flag |= _shape_measures(table, residual, objects, err, gain, mask, kron_params)
 
     _measure_fwhm(table, residual, segmap, ids, mask, data, saturation, fit_profiles, max_profile_fits)
     if fast:
