@@ -95,15 +95,24 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _extract(args: argparse.Namespace) -> int:
-    from datas_pipeline.detection.extract import SOURCE_COLUMNS, estimate_background, extract_sources
+    from datas_pipeline.detection.extract import (
+        BAND_MIN_PIXELS,
+        SOURCE_COLUMNS,
+        estimate_background,
+        extract_sources,
+    )
     from datas_pipeline.io.fits import read_frame
+    from datas_pipeline.parallel import worker_pool
     from datas_pipeline.workflows import celestial_wcs, luminance
 
     settings = extraction_settings(args)
     frame = read_frame(args.file)
     image = luminance(frame)
     background = estimate_background(image, **settings.background)
-    sources = extract_sources(image, background=background, max_sources=args.max_sources, **settings.extract)
+    # A pool is started only where it pays: frames large enough to be measured in parts.
+    with worker_pool(args.jobs if image.size >= BAND_MIN_PIXELS else 1) as pool:
+        sources = extract_sources(image, background=background, max_sources=args.max_sources, pool=pool,
+                                  **settings.extract)
     rows = [{name: jsonable(row[name]) for name in SOURCE_COLUMNS} for row in sources]
     wcs = celestial_wcs(frame)
     if wcs is not None and len(sources):
@@ -231,6 +240,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ext.add_argument("--json", required=True)
     ext.add_argument("--max-sources", type=positive_int)
     add_extraction_arguments(ext)
+    ext.add_argument("--jobs", "-j", type=positive_int, default=None,
+                     help="worker processes for frames of 2048x2048 and more (default: DATAS_WORKERS, else the "
+                          "cores; the catalogue does not depend on it)")
     ext.set_defaults(func=_extract)
 
     phot = subparsers.add_parser("photometry", help="differential photometry of a target on a solved frame")
