@@ -98,10 +98,11 @@ def grade_folder(
 ) -> tuple[SessionGrade | None, list[dict]]:
     """Grade every frame in ``folder``; returns the session grade and the unreadable files.
 
-    Frames are measured on ``jobs`` processes (None: the ``DATAS_WORKERS`` setting or the
-    cores); the result does not depend on it.
+    Frames are measured on ``jobs`` processes (None: the ``DATAS_WORKERS`` setting, else the
+    cores for large batches, see :func:`~datas_pipeline.parallel.jobs_for_files`); the result
+    does not depend on it.
     """
-    from datas_pipeline.parallel import map_in_order
+    from datas_pipeline.parallel import jobs_for_files, map_in_order
 
     catalog = read_reference_catalog(catalog_path) if catalog_path else None
     if catalog is not None:
@@ -109,6 +110,7 @@ def grade_folder(
     qualities: list[FrameQuality] = []
     failures: list[dict] = []
     paths = fits_files(folder)
+    jobs = jobs_for_files(paths, jobs) if jobs is None else jobs
     tasks = [(path, threshold_sigma, catalog) for path in paths]
     for outcome in tqdm(map_in_order(_measure_one, tasks, jobs), total=len(tasks), desc="grading", unit="frame",
                         disable=None if progress else True):
@@ -217,10 +219,10 @@ def calibrate_folder(
 ) -> dict:
     """Build masters, pick the right ones for each light, calibrate, and report every choice.
 
-    Lights are calibrated on ``jobs`` processes (None: the ``DATAS_WORKERS`` setting or the
-    cores); the files written do not depend on it.
+    Lights are calibrated on ``jobs`` processes (None: as :func:`grade_folder`); the files
+    written do not depend on it.
     """
-    from datas_pipeline.parallel import map_in_order, worker_context
+    from datas_pipeline.parallel import jobs_for_files, map_in_order, worker_context
 
     out = Path(out)
     lights = fits_files(lights_dir, "lights")
@@ -231,6 +233,7 @@ def calibrate_folder(
     if not library:
         raise PipelineError("no calibration frames: give --bias, --darks, --flats or --masters")
     report = {"masters": [str(m.path) for m in library], "lights": [], "errors": []}
+    jobs = jobs_for_files(lights, jobs) if jobs is None else jobs
     options = (out, rules or MatchRules(), remove_hot_pixels, remove_cosmic_rays, gain, read_noise)
     # The masters go to each worker once (pool initialiser), not with every light.
     with worker_context(_set_library, (library,), jobs) as executor:

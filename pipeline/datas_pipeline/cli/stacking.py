@@ -29,6 +29,7 @@ def _mono(path: Path) -> tuple[np.ndarray, object]:
 
 # -- register ---------------------------------------------------------------------------------
 def run_register(args: argparse.Namespace) -> int:
+    from datas_pipeline.parallel import jobs_for_files
     from datas_pipeline.registration.batch import BatchSettings, register_files
     from datas_pipeline.registration.register import RegistrationGates, prepare_reference
 
@@ -49,7 +50,8 @@ def run_register(args: argparse.Namespace) -> int:
                              gates)
     paths = [Path(name) for name in args.files]
     records, unreadable = [], 0
-    for record in tqdm(register_files(reference, paths, settings, args.jobs), total=len(paths), desc="register",
+    jobs = jobs_for_files(paths, args.jobs)
+    for record in tqdm(register_files(reference, paths, settings, jobs), total=len(paths), desc="register",
                        unit="frame", file=sys.stderr, disable=args.quiet):
         unreadable += bool(record.pop("unreadable", False))
         records.append(_clean(record))
