@@ -67,3 +67,17 @@ def test_map_in_order_keeps_order_and_raises_worker_errors(monkeypatch):
         default_jobs()
     with pytest.raises(PipelineError, match="at least 1"):
         resolve_jobs(0)
+
+
+def test_workers_start_only_for_batches_that_repay_them(tmp_path, monkeypatch):
+    from datas_pipeline import parallel
+
+    monkeypatch.delenv("DATAS_WORKERS", raising=False)
+    small = tmp_path / "small.fits"
+    small.write_bytes(b"\0" * 2880)
+    assert parallel.jobs_for_files([small], None) == 1
+    assert parallel.jobs_for_files([small], 2) == 2
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 1000)
+    assert parallel.jobs_for_files([small, tmp_path / "missing.fits"], None) == parallel.available_cores()
+    monkeypatch.setenv("DATAS_WORKERS", "1")
+    assert parallel.jobs_for_files([small], None) == 1
