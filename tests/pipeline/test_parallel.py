@@ -81,3 +81,13 @@ def test_workers_start_only_for_batches_that_repay_them(tmp_path, monkeypatch):
     assert parallel.jobs_for_files([small, tmp_path / "missing.fits"], None) == parallel.available_cores()
     monkeypatch.setenv("DATAS_WORKERS", "1")
     assert parallel.jobs_for_files([small], None) == 1
+
+
+def test_stacking_on_two_threads_equals_one(lights, tmp_path):  # noqa: F811
+    _, paths = lights
+    masters = []
+    for jobs in (1, 2):
+        out = tmp_path / f"master{jobs}.fits"
+        assert main(["stack", *map(str, paths), "--out", str(out), "--quiet", "--jobs", str(jobs)]) == 0
+        masters.append(fits.getdata(out))
+    assert np.array_equal(masters[0], masters[1], equal_nan=True)

@@ -75,6 +75,7 @@ def _clean(record: dict) -> dict:
 
 # -- stack ------------------------------------------------------------------------------------
 def run_stack(args: argparse.Namespace) -> int:
+    from datas_pipeline.parallel import resolve_jobs
     from datas_pipeline.stacking.combine import StackOptions, parse_memory, stack_frames, write_master
 
     groups: dict[str, list[Path]] = defaultdict(list)
@@ -94,7 +95,8 @@ def run_stack(args: argparse.Namespace) -> int:
         target = out if len(groups) == 1 else out.with_name(f"{out.stem}_{filter_name or 'none'}{out.suffix}")
         with tqdm(total=rows[paths[0]], desc=f"stack {filter_name or ''}".strip(), unit="row", file=sys.stderr,
                   disable=args.quiet) as bar:
-            result = stack_frames(paths, options, progress=bar.update)
+            # Stacking splits each band over threads (numpy's partitions release the GIL).
+            result = stack_frames(paths, options, progress=bar.update, threads=resolve_jobs(args.jobs))
         write_master(target, result, overwrite=True)
         summary.append({"filter": filter_name, "output": str(target), "frames": len(paths),
                         "method": args.method, "bands": result.bands,
@@ -218,6 +220,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--memory", default="2GB", help="memory budget, e.g. 2GB or 512MB")
     p.add_argument("--json", help="write a summary to FILE (- for stdout)")
     p.add_argument("--quiet", action="store_true")
+    add_jobs_argument(p)
     p.set_defaults(func=run_stack)
 
     p = subparsers.add_parser("color", help="combine filter masters into a colour image")
