@@ -267,8 +267,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     solve.add_argument("--radius", type=positive_float, help="search radius around the hint (degrees, default 2)")
     solve.add_argument("--scale", type=positive_float, help="pixel scale hint (arcsec/px)")
     solve.add_argument("--cpu-limit", type=positive_float, default=30.0, help="solver CPU seconds (default 30)")
-    solve.add_argument("--timeout", type=positive_float, help="wall-clock seconds (default 4 x (2 x CPU limit + 5) + 30: "
-                       "a backstop; the CPU budget, 2 x CPU limit + 5, stops a search first)")
+    solve.add_argument("--timeout", type=positive_float, help="wall-clock seconds (default 4 x (2.5 x CPU limit + 5) + 30: "
+                       "a backstop; the CPU budget, 2.5 x CPU limit + 5, stops a search first)")
     solve.add_argument("--tweak-order", type=positive_int, default=1, help="SIP order (1 linear; 2-3 for wide lenses)")
     solve.add_argument("--solver", default="auto", choices=("auto", "tycho2", "astrometry.net", "astap"),
                        help="auto: Tycho-2 matching around the hint (small fields), then astrometry.net")
