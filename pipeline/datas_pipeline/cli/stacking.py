@@ -211,9 +211,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", help="registered frames (FITS)")
     p.add_argument("--out", required=True, help="master FITS (per filter: NAME_<filter>.fits)")
     p.add_argument("--method", default="winsorized",
-                   choices=("mean", "median", "sigma", "winsorized", "percentile", "minmax"))
-    p.add_argument("--low", type=non_negative_float, default=3.0, help="low rejection limit (sigma, fraction or count)")
-    p.add_argument("--high", type=non_negative_float, default=3.0, help="high rejection limit")
+                   choices=("mean", "median", "sigma", "winsorized", "percentile", "minmax", "linear", "gesd"))
+    p.add_argument("--low", type=non_negative_float, default=3.0, help="low rejection limit (sigma, fraction or count; gesd: largest outlier fraction)")
+    p.add_argument("--high", type=non_negative_float, default=3.0, help="high rejection limit (gesd: significance, e.g. 0.05)")
     p.add_argument("--normalization", default="additive",
                    choices=("none", "additive", "multiplicative", "additive_scale"))
     p.add_argument("--weights", default="none", choices=("none", "noise", "fwhm"))
