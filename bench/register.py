@@ -23,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from datas_pipeline.parallel import resolve_jobs  # noqa: E402
 from datas_pipeline.registration.register import prepare_reference, register_image  # noqa: E402
 from datas_pipeline.registration.warp import warp_image  # noqa: E402
 from datas_pipeline.synthetic.fields import expose, random_stars, render_stars  # noqa: E402
@@ -127,6 +128,35 @@ def run(n: int, n_stars: int, n_good: int, seed: int) -> dict:
     return results
 
 
+def batch(n: int, n_stars: int, n_good: int, seed: int, jobs: int) -> dict:
+    """The good frames as files registered in one batch (read, register, warp, write), serially
+    and on ``jobs`` processes: seconds per frame, and whether the outputs are identical."""
+    import tempfile
+
+    from datas_pipeline.io.fits import write_frame
+    from datas_pipeline.registration.batch import BatchSettings, register_files
+
+    rng = np.random.default_rng(seed)
+    stars = sky(n, n_stars, seed)
+    ref = render(n, stars, Pose(), seed + 1)
+    reference = prepare_reference(ref)
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        paths = [write_frame(folder / f"f{i}.fits", render(n, stars, pose, seed + 10 + i))
+                 for i, pose in enumerate(cases(n, n_good, rng))]
+        for label, workers in (("serial", 1), (f"{jobs} jobs", jobs)):
+            settings = BatchSettings("ref", folder / label.replace(" ", "_"), kernel="bicubic")
+            start = time.perf_counter()
+            records = list(register_files(reference, paths, settings, workers))
+            out[label] = (time.perf_counter() - start) / len(paths)
+            out[label + " records"] = records
+    one, two = out["serial records"], out[f"{jobs} jobs records"]
+    out["identical"] = all({k: v for k, v in a.items() if k != "output"} == {k: v for k, v in b.items() if k != "output"}
+                           for a, b in zip(one, two, strict=True))
+    return out
+
+
 def summarise(n: int, results: dict) -> None:
     print(f"\n== {n}x{n} ==")
     summary = {}
@@ -150,14 +180,23 @@ def summarise(n: int, results: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1k^2 only")
+    parser.add_argument("--jobs", type=int, help="worker processes (default: DATAS_WORKERS, else the cores)")
     args = parser.parse_args()
     import astroalign
 
     print(f"python {platform.python_version()}, numpy {np.__version__}, astroalign {astroalign.__version__}, "
           f"{platform.machine()} x{__import__('os').cpu_count()}")
-    summarise(1024, run(1024, 500, 10, seed=1))
-    if not args.quick:
-        summarise(4096, run(4096, 4000, 4, seed=2))
+    jobs = resolve_jobs(args.jobs)
+    sizes = [(1024, 500, 10, 1)] + ([] if args.quick else [(4096, 4000, 4, 2)])
+    for n, n_stars, n_good, seed in sizes:
+        results = run(n, n_stars, n_good, seed=seed)
+        summarise(n, results)
+        peer = statistics.median(r["seconds"] for r in results["astroalign"] if r["kind"] == "good")
+        files = batch(n, n_stars, max(n_good, 2 * jobs), seed, jobs)
+        print(f"batch of files (read + register + bicubic warp + write, pool started per batch): "
+              f"serial {files['serial'] * 1e3:.1f} ms/frame ({peer / files['serial']:.1f}x astroalign's pair time), "
+              f"{jobs} jobs {files[f'{jobs} jobs'] * 1e3:.1f} ms/frame ({peer / files[f'{jobs} jobs']:.1f}x); "
+              f"records {'identical' if files['identical'] else 'DIFFERENT'}")
 
 
 if __name__ == "__main__":

@@ -94,29 +94,49 @@ def celestial_wcs(frame: Frame) -> WCS | None:
 def grade_folder(
     folder: str | Path, rules: GradingRules | None = None, threshold_sigma: float = 5.0,
     catalog_path: str | Path | None = None, catalog_mag_limit: float = 12.0, progress: bool = False,
+    jobs: int | None = 1,
 ) -> tuple[SessionGrade | None, list[dict]]:
-    """Grade every frame in ``folder``; returns the session grade and the unreadable files."""
+    """Grade every frame in ``folder``; returns the session grade and the unreadable files.
+
+    Frames are measured on ``jobs`` processes (None: the ``DATAS_WORKERS`` setting, else the
+    cores for large batches, see :func:`~datas_pipeline.parallel.jobs_for_files`); the result
+    does not depend on it.
+    """
+    from datas_pipeline.parallel import jobs_for_files, map_in_order
+
     catalog = read_reference_catalog(catalog_path) if catalog_path else None
     if catalog is not None:
         catalog = catalog[catalog["mag"] <= catalog_mag_limit]
     qualities: list[FrameQuality] = []
     failures: list[dict] = []
-    for path in tqdm(fits_files(folder), desc="grading", unit="frame", disable=None if progress else True):
-        try:
-            frame = read_frame(path)
-            image = luminance(frame)
-            catalog_xy = None
-            wcs = celestial_wcs(frame) if catalog is not None else None
-            if wcs is not None:
-                x, y = wcs.all_world2pix(catalog["ra"], catalog["dec"], 0)
-                ny, nx = image.shape
-                inside = (x > 5) & (x < nx - 6) & (y > 5) & (y < ny - 6)
-                catalog_xy = np.column_stack([x[inside], y[inside]])
-            qualities.append(measure_frame(image, file=path.name, threshold_sigma=threshold_sigma,
-                                           catalog_xy=catalog_xy))
-        except PipelineError as exc:
-            failures.append({"file": path.name, "error": str(exc)})
+    paths = fits_files(folder)
+    jobs = jobs_for_files(paths, jobs) if jobs is None else jobs
+    tasks = [(path, threshold_sigma, catalog) for path in paths]
+    for outcome in tqdm(map_in_order(_measure_one, tasks, jobs), total=len(tasks), desc="grading", unit="frame",
+                        disable=None if progress else True):
+        if isinstance(outcome, FrameQuality):
+            qualities.append(outcome)
+        else:
+            failures.append(outcome)
     return (grade_session(qualities, rules or GradingRules()) if qualities else None), failures
+
+
+def _measure_one(task: tuple) -> FrameQuality | dict:
+    """One frame's quality, or ``{"file", "error"}`` when it cannot be measured (runs in a worker)."""
+    path, threshold_sigma, catalog = task
+    try:
+        frame = read_frame(path)
+        image = luminance(frame)
+        catalog_xy = None
+        wcs = celestial_wcs(frame) if catalog is not None else None
+        if wcs is not None:
+            x, y = wcs.all_world2pix(catalog["ra"], catalog["dec"], 0)
+            ny, nx = image.shape
+            inside = (x > 5) & (x < nx - 6) & (y > 5) & (y < ny - 6)
+            catalog_xy = np.column_stack([x[inside], y[inside]])
+        return measure_frame(image, file=path.name, threshold_sigma=threshold_sigma, catalog_xy=catalog_xy)
+    except PipelineError as exc:
+        return {"file": path.name, "error": str(exc)}
 
 
 def _group(frames: list[Frame], key) -> dict:
@@ -195,9 +215,15 @@ def calibrate_folder(
     lights_dir: str | Path, out: str | Path, bias_dir=None, darks_dir=None, flats_dir=None,
     masters_dir=None, rules: MatchRules | None = None, remove_hot_pixels: bool = False,
     remove_cosmic_rays: bool = False, gain: float | None = None, read_noise: float | None = None,
-    progress: bool = False,
+    progress: bool = False, jobs: int | None = 1,
 ) -> dict:
-    """Build masters, pick the right ones for each light, calibrate, and report every choice."""
+    """Build masters, pick the right ones for each light, calibrate, and report every choice.
+
+    Lights are calibrated on ``jobs`` processes (None: as :func:`grade_folder`); the files
+    written do not depend on it.
+    """
+    from datas_pipeline.parallel import jobs_for_files, map_in_order, worker_context
+
     out = Path(out)
     lights = fits_files(lights_dir, "lights")
     out.mkdir(parents=True, exist_ok=True)
@@ -207,13 +233,31 @@ def calibrate_folder(
     if not library:
         raise PipelineError("no calibration frames: give --bias, --darks, --flats or --masters")
     report = {"masters": [str(m.path) for m in library], "lights": [], "errors": []}
-    for path in tqdm(lights, desc="calibrating", unit="frame", disable=None if progress else True):
-        try:
-            report["lights"].append(_calibrate_one(path, out, library, rules or MatchRules(), remove_hot_pixels,
-                                                   remove_cosmic_rays, gain, read_noise))
-        except PipelineError as exc:
-            report["errors"].append({"file": path.name, "error": str(exc)})
+    jobs = jobs_for_files(lights, jobs) if jobs is None else jobs
+    options = (out, rules or MatchRules(), remove_hot_pixels, remove_cosmic_rays, gain, read_noise)
+    # The masters go to each worker once (pool initialiser), not with every light.
+    with worker_context(_set_library, (library,), jobs) as executor:
+        outcomes = map_in_order(_calibrate_task, [(path, *options) for path in lights], jobs, executor)
+        for outcome in tqdm(outcomes, total=len(lights), desc="calibrating", unit="frame",
+                            disable=None if progress else True):
+            report["errors" if "error" in outcome else "lights"].append(outcome)
+    _set_library([])
     return report
+
+
+_LIBRARY: list[Master] = []
+
+
+def _set_library(library: list[Master]) -> None:
+    _LIBRARY[:] = library
+
+
+def _calibrate_task(task: tuple) -> dict:
+    path = task[0]
+    try:
+        return _calibrate_one(path, task[1], _LIBRARY, *task[2:])
+    except PipelineError as exc:
+        return {"file": path.name, "error": str(exc)}
 
 
 def _calibrate_one(path, out, library, rules, remove_hot_pixels, remove_cosmic_rays, gain, read_noise) -> dict:

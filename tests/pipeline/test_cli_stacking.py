@@ -217,3 +217,11 @@ def test_every_fits_name_is_seen_by_grade_and_livestack(lights, tmp_path, capsys
     assert main(["grade", str(folder), "--json", str(tmp_path / "g.json")]) == 0
     record = json.loads((tmp_path / "g.json").read_text())
     assert sorted(f["file"] for f in record["frames"]) == sorted(names)
+
+
+def test_a_refused_registration_reports_only_its_reason(lights, tmp_path, capsys):
+    _, paths = lights
+    main(["register", str(paths[0]), str(paths[3]), "--out", str(tmp_path / "reg"), "--json", "-", "--quiet"])
+    (refused,) = json.loads(capsys.readouterr().out)
+    assert refused["accepted"] is False and refused["reason"]
+    assert set(refused) == {"file", "accepted", "reason"}

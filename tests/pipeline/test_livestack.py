@@ -112,3 +112,12 @@ def test_first_frame_without_stars_is_not_a_reference():
     report = stacker.add(np.random.default_rng(1).normal(100, 5, (128, 128)).astype(np.float32))
     assert not report.accepted and "reference" in report.reason
     assert stacker.image is None
+
+
+
+def test_a_refused_frame_reports_no_candidate_transform(sequence):
+    stacker = LiveStacker()
+    stacker.add(sequence.frames[0].data)
+    report = stacker.add(sequence.frames[CLOUDY[0]].data)
+    assert not report.accepted and report.reason
+    assert np.isnan(report.offset).all() and np.isnan(report.rotation_deg) and report.inliers == 0

@@ -200,3 +200,14 @@ def test_unknown_kind_is_a_clear_error():
     reference = prepare_reference(seq.frames[0].data)
     with pytest.raises(RegistrationError, match="unknown transform kind"):
         register_image(reference, seq.frames[0].data, kind="homography")
+
+
+def test_a_refusal_carries_the_reason_and_no_transform():
+    rng = np.random.default_rng(0)
+    table = np.zeros(40, dtype=[("x", "f8"), ("y", "f8"), ("flux", "f8")])
+    table["x"], table["y"], table["flux"] = rng.uniform(0, 300, 40), rng.uniform(0, 300, 40), rng.uniform(1, 9, 40)
+    unrelated = table.copy()
+    unrelated["x"], unrelated["y"] = rng.uniform(0, 300, 40), rng.uniform(0, 300, 40)
+    result = register_stars(prepare_reference(stars=table, shape=(300, 300)), unrelated, (300, 300))
+    assert not result.accepted and result.transform is None and result.reason
+    assert set(result.summary()) == {"accepted", "reason", "reference_stars", "frame_stars"}

@@ -13,11 +13,8 @@ ASTAP is used instead when asked for and installed (:data:`SOLVERS`).
 from __future__ import annotations
 
 import math
-import os
 import re
 import shutil
-import signal
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -27,6 +24,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
+from datas_pipeline.astrometry.limits import run_limited, stop_reason
 from datas_pipeline.errors import NoStarsError, PipelineError, RegistrationError
 from datas_pipeline.registration.register import (
     Registration,
@@ -93,6 +91,9 @@ class SolveResult:
         keys = ("solved", "ra_deg", "dec_deg", "pixel_scale_arcsec", "rotation_deg", "flipped", "seconds",
                 "matched", "rms_arcsec", "solver", "index", "message")
         out = {k: getattr(self, k) for k in keys}
+        for key in ("stopped_by", "cpu_seconds", "false_alarm"):
+            if key in self.extras:
+                out[key] = self.extras[key]
         return {k: (round(v, 7) if isinstance(v, float) else v) for k, v in out.items()}
 
 
@@ -121,19 +122,6 @@ def write_xylist(path: Path, x: np.ndarray, y: np.ndarray, flux: np.ndarray) -> 
     return path
 
 
-def _run(command: list[str], timeout_s: float) -> tuple[int | None, str]:
-    """Run a solver in its own process group; kill the group at the wall-clock limit."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)
-    try:
-        output, _ = process.communicate(timeout=timeout_s)
-        return process.returncode, output
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        return None, output
-
-
 def solve_sources(
     x: np.ndarray, y: np.ndarray, flux: np.ndarray, shape: tuple[int, int],
     hints: SolveHints = SolveHints(), cpu_limit_s: float = 30.0, timeout_s: float | None = None,
@@ -141,15 +129,16 @@ def solve_sources(
 ) -> SolveResult:
     """Solve a star list (0-based pixel x, y and flux) from a frame of ``shape`` (ny, nx).
 
-    ``cpu_limit_s`` bounds the solver's CPU time; ``timeout_s`` (default twice the CPU limit
-    plus 10 s) bounds wall time. A field that is not solved is a normal result
-    (``solved=False``, with the reason), not an exception.
+    ``cpu_limit_s`` is solve-field's own CPU limit; its process group is stopped at
+    :func:`~datas_pipeline.astrometry.limits.cpu_budget` of it, and at ``timeout_s`` of wall
+    time (default :func:`~datas_pipeline.astrometry.limits.wall_budget`). A field that is not
+    solved is a normal result (``solved=False``, with the reason naming the limit that
+    stopped it in ``message`` and ``extras["stopped_by"]``), not an exception.
     """
     if shutil.which(SOLVE_FIELD) is None:
         raise SolveError("solve-field is not installed (apt-get install astrometry.net astrometry-data-tycho2)")
     if len(x) < 5:
         raise NoStarsError(f"only {len(x)} stars to solve with; at least 5 are needed")
-    timeout_s = timeout_s if timeout_s is not None else 2.0 * cpu_limit_s + 10.0
     ny, nx = shape
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="datas-solve-", dir=work_dir) as tmp:
@@ -167,21 +156,24 @@ def solve_sources(
             command += ["--scale-units", "arcsecperpix", "--scale-low", f"{low:.6f}", "--scale-high", f"{high:.6f}"]
         if hints.ra_deg is not None and hints.dec_deg is not None:
             command += ["--ra", f"{hints.ra_deg:.6f}", "--dec", f"{hints.dec_deg:.6f}", "--radius", f"{hints.radius_deg:g}"]
-        code, output = _run(command, timeout_s)
+        outcome = run_limited(command, cpu_limit_s, timeout_s)
+        code, output = outcome.code, outcome.output
         seconds = time.monotonic() - started
         wcs_path = folder / "field.wcs"
-        if code is None:
-            return SolveResult(False, seconds, "astrometry.net", message=f"stopped at the {timeout_s:g} s wall-clock limit")
+        extras = {"cpu_seconds": round(outcome.cpu_s, 2), "stopped_by": outcome.stopped_by}
         if not wcs_path.is_file():
-            reason = "no solution within the CPU limit" if "cpu" in output.lower() else "no solution"
+            reason = stop_reason(outcome, cpu_limit_s, timeout_s)
+            if outcome.stopped_by is None and "cpu time limit reached" in output.lower():
+                extras["stopped_by"] = "solver cpu limit"
             if code not in (0, None):
                 reason = f"solve-field failed (exit {code}): {output.strip().splitlines()[-1] if output.strip() else ''}"
-            return SolveResult(False, seconds, "astrometry.net", message=reason)
+            return SolveResult(False, seconds, "astrometry.net", message=reason, extras=extras)
         wcs = _read_wcs(wcs_path)
         matched, rms = _correspondence_quality(folder / "field.corr", wcs)
     index = re.search(r"index-[\w.-]+\.fits", output)
     return SolveResult(True, seconds, "astrometry.net", wcs=wcs, matched=matched, rms_arcsec=rms,
-                       index=index.group(0) if index else None, message="solved", **describe_wcs(wcs, shape))
+                       index=index.group(0) if index else None, message="solved", extras=extras,
+                       **describe_wcs(wcs, shape))
 
 
 def _read_wcs(path: Path) -> WCS:
@@ -329,11 +321,12 @@ def _astap_solve(image: np.ndarray, sources: np.ndarray, hints: SolveHints, cpu_
         if hints.ra_deg is not None and hints.dec_deg is not None:
             command += ["-ra", f"{hints.ra_deg / 15.0:.6f}", "-spd", f"{hints.dec_deg + 90.0:.6f}",
                         "-r", f"{hints.radius_deg:g}"]
-        code, output = _run(command, timeout_s if timeout_s is not None else 2.0 * cpu_limit_s + 10.0)
+        outcome = run_limited(command, cpu_limit_s, timeout_s)
         seconds = time.monotonic() - started
         wcs_path = Path(tmp) / "field.wcs"
-        if code is None or not wcs_path.is_file():
-            return SolveResult(False, seconds, "astap", message="no solution" if code is not None else "timed out")
+        if outcome.code is None or not wcs_path.is_file():
+            return SolveResult(False, seconds, "astap", message=stop_reason(outcome, cpu_limit_s, timeout_s),
+                               extras={"stopped_by": outcome.stopped_by})
         wcs = _read_wcs(wcs_path)
     return SolveResult(True, seconds, "astap", wcs=wcs, message="solved", **describe_wcs(wcs, (ny, nx)))
 
@@ -344,13 +337,51 @@ def _astrometry_net_solve(image: np.ndarray, sources: np.ndarray, hints: SolveHi
                          cpu_limit_s=cpu_limit_s, timeout_s=timeout_s, tweak_order=tweak_order)
 
 
+def _tycho2_solve(image: np.ndarray, sources: np.ndarray, hints: SolveHints, cpu_limit_s: float,
+                  timeout_s: float | None, tweak_order: int) -> SolveResult:
+    """Tycho-2 projected around the hint and matched by triangles (small fields; needs hints)."""
+    from datas_pipeline.astrometry.catalog_solve import solve_with_catalog
+
+    del cpu_limit_s, timeout_s, tweak_order  # it takes well under a second and fits a linear TAN WCS
+    return solve_with_catalog(sources["x_win"], sources["y_win"], sources["flux"], image.shape, hints)
+
+
+def _auto_solve(image: np.ndarray, sources: np.ndarray, hints: SolveHints, cpu_limit_s: float,
+                timeout_s: float | None, tweak_order: int) -> SolveResult:
+    """With a pointing and scale hint, Tycho-2 matching first (it solves fields of 10-30' that
+    astrometry.net's Tycho-2 indexes cannot); astrometry.net when that fails or no hint exists."""
+    hinted = hints.ra_deg is not None and hints.dec_deg is not None and hints.scale_arcsec
+    first = None
+    if hinted:
+        first = _tycho2_solve(image, sources, hints, cpu_limit_s, timeout_s, tweak_order)
+        if first.solved:
+            return first
+    if shutil.which(SOLVE_FIELD) is None:
+        if first is not None:
+            return first
+        raise SolveError("solve-field is not installed (apt-get install astrometry.net astrometry-data-tycho2)")
+    result = _astrometry_net_solve(image, sources, hints, cpu_limit_s, timeout_s, tweak_order)
+    if first is not None:
+        result.seconds += first.seconds
+        if not result.solved:
+            result.message = f"Tycho-2 matching: {first.message}; astrometry.net: {result.message}"
+    return result
+
+
 # Solvers by name: each takes (image, sources, hints, cpu limit, timeout, tweak order).
-SOLVERS = {"astrometry.net": _astrometry_net_solve, "astap": _astap_solve}
+SOLVERS = {"auto": _auto_solve, "astrometry.net": _astrometry_net_solve, "tycho2": _tycho2_solve,
+           "astap": _astap_solve}
 
 
 def available_solvers() -> dict[str, bool]:
     """Which solvers are installed on this machine."""
-    return {"astrometry.net": shutil.which(SOLVE_FIELD) is not None,
+    from datas_pipeline.catalog.reference import CatalogError, default_tycho2_index
+
+    try:
+        tycho2 = default_tycho2_index().is_file()
+    except CatalogError:
+        tycho2 = False
+    return {"astrometry.net": shutil.which(SOLVE_FIELD) is not None, "tycho2": tycho2,
             "astap": bool(shutil.which("astap") or shutil.which("astap_cli"))}
 
 

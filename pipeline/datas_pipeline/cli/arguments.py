@@ -44,3 +44,11 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive whole number")
     return value
+
+
+def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
+    """``--jobs N``: worker processes for a batch command (default: DATAS_WORKERS, else the
+    cores for batches large enough to repay starting them)."""
+    parser.add_argument("--jobs", "-j", type=positive_int, default=None,
+                        help="worker processes (default: the DATAS_WORKERS setting, else the number of cores "
+                             "for batches of 256 MB and more); the results do not depend on it")

@@ -15,7 +15,8 @@ from pathlib import Path
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
-from datas_pipeline.cli.arguments import positive_float, positive_int
+from datas_pipeline.cli.arguments import add_jobs_argument, positive_float, positive_int
+from datas_pipeline.cli.extraction import add_extraction_arguments, extraction_settings
 from datas_pipeline.cli.output import jsonable, write_json
 from datas_pipeline.errors import PipelineError
 
@@ -47,7 +48,7 @@ def _grade(args: argparse.Namespace) -> int:
 
     rules = GradingRules(max_fwhm_px=args.max_fwhm, max_eccentricity=args.max_eccentricity)
     session, failures = grade_folder(args.folder, rules, args.threshold, args.catalog, args.catalog_mag_limit,
-                                     progress=True)
+                                     progress=True, jobs=args.jobs)
     if session is None:
         raise PipelineError(f"{args.folder}: none of the {len(failures)} files could be measured: "
                             + "; ".join(f"{f['file']}: {f['error']}" for f in failures[:3]))
@@ -75,7 +76,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     report = calibrate_folder(
         args.lights, args.out, args.bias, args.darks, args.flats, args.masters, rules,
         remove_hot_pixels=args.hot_pixels, remove_cosmic_rays=args.cosmic_rays, gain=args.gain,
-        read_noise=args.read_noise, progress=True,
+        read_noise=args.read_noise, progress=True, jobs=args.jobs,
     )
     write_json(args.json or str(Path(args.out) / "calibration.json"), report)
     _note(f"{len(report['lights'])} lights calibrated into {args.out} with {len(report['masters'])} masters")
@@ -94,16 +95,24 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _extract(args: argparse.Namespace) -> int:
-    from datas_pipeline.detection.extract import SOURCE_COLUMNS, estimate_background, extract_sources
+    from datas_pipeline.detection.extract import (
+        BAND_MIN_PIXELS,
+        SOURCE_COLUMNS,
+        estimate_background,
+        extract_sources,
+    )
     from datas_pipeline.io.fits import read_frame
+    from datas_pipeline.parallel import worker_pool
     from datas_pipeline.workflows import celestial_wcs, luminance
 
+    settings = extraction_settings(args)
     frame = read_frame(args.file)
     image = luminance(frame)
-    background = estimate_background(image)
-    sources = extract_sources(image, threshold_sigma=args.threshold, min_area=args.min_area, background=background,
-                              max_sources=args.max_sources, aperture_radius=args.aperture, gain=args.gain,
-                              saturation=args.saturation)
+    background = estimate_background(image, **settings.background)
+    # A pool is started only where it pays: frames large enough to be measured in parts.
+    with worker_pool(args.jobs if image.size >= BAND_MIN_PIXELS else 1) as pool:
+        sources = extract_sources(image, background=background, max_sources=args.max_sources, pool=pool,
+                                  **settings.extract)
     rows = [{name: jsonable(row[name]) for name in SOURCE_COLUMNS} for row in sources]
     wcs = celestial_wcs(frame)
     if wcs is not None and len(sources):
@@ -112,7 +121,8 @@ def _extract(args: argparse.Namespace) -> int:
             row["ra_deg"], row["dec_deg"] = float(r), float(d)
     record = {"file": str(args.file), "shape": list(image.shape), "background": background.global_level,
               "noise": background.global_rms, "count": len(rows), "columns": list(SOURCE_COLUMNS),
-              "coordinates": "0-based pixel centres, x = column, y = row", "sources": rows}
+              "coordinates": "0-based pixel centres, x = column, y = row",
+              "settings": settings.as_record(), "sources": rows}
     write_json(args.json, record)
     _note(f"{len(rows)} sources in {args.file}")
     return 0
@@ -148,13 +158,21 @@ def _solve(args: argparse.Namespace) -> int:
 
     if (args.ra is None) != (args.dec is None):
         raise PipelineError("give both --ra and --dec, or neither")
+    if args.blind and (args.ra is not None or args.scale is not None or args.radius is not None):
+        raise PipelineError("--blind solves without hints: leave out --ra, --dec, --radius and --scale")
     frame = read_frame(args.file)
-    hints = SolveHints.from_header(normalise_header(frame.header), ra_deg=args.ra, dec_deg=args.dec,
-                                   scale_arcsec=args.scale, radius_deg=args.radius)
+    if args.blind:
+        hints = SolveHints()
+    else:
+        hints = SolveHints.from_header(normalise_header(frame.header), ra_deg=args.ra, dec_deg=args.dec,
+                                       scale_arcsec=args.scale, radius_deg=args.radius)
     result = solve_image(luminance(frame), hints, solver=args.solver, cpu_limit_s=args.cpu_limit,
                          timeout_s=args.timeout, tweak_order=args.tweak_order)
     record = result.as_dict()
     record["file"] = str(args.file)
+    record["hints"] = {"blind": args.blind, "ra_deg": hints.ra_deg, "dec_deg": hints.dec_deg,
+                       "radius_deg": hints.radius_deg if hints.ra_deg is not None else None,
+                       "scale_arcsec": hints.scale_arcsec}
     if result.solved and not args.no_write:
         _write_wcs(Path(args.file), result)
         record["wcs_written"] = True
@@ -175,7 +193,7 @@ def _write_wcs(path: Path, result) -> None:
         with fits.open(path, mode="update") as hdul:
             index = next(i for i, h in enumerate(hdul) if h.is_image and h.header.get("NAXIS", 0) >= 2)
             header = wcs_to_header(result.wcs, hdul[index].header)
-            header["PLTSOLVD"] = (True, "plate solved by DATAS (astrometry.net)")
+            header["PLTSOLVD"] = (True, f"plate solved by DATAS ({result.solver})")
             hdul[index].header = header
     except (OSError, StopIteration) as exc:
         raise PipelineError(f"cannot write the WCS into {path}: {exc}") from None
@@ -197,6 +215,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     grade.add_argument("--max-eccentricity", type=positive_float, help="reject frames with more elongated stars")
     grade.add_argument("--catalog", type=Path, help="reference stars (CSV/FITS: ra, dec, mag) for solved frames")
     grade.add_argument("--catalog-mag-limit", type=float, default=12.0, help="faintest catalogue star expected")
+    add_jobs_argument(grade)
     grade.set_defaults(func=_grade)
 
     cal = subparsers.add_parser("calibrate", help="build masters and calibrate a folder of lights")
@@ -213,17 +232,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cal.add_argument("--cosmic-rays", action="store_true", help="find and repair cosmic rays (L.A.Cosmic)")
     cal.add_argument("--gain", type=positive_float, help="e-/ADU, when the header has no EGAIN")
     cal.add_argument("--read-noise", type=positive_float, help="e-, when the header has no RDNOISE")
+    add_jobs_argument(cal)
     cal.set_defaults(func=_calibrate)
 
     ext = subparsers.add_parser("extract", help="detect and measure the sources of one frame")
     ext.add_argument("file", type=Path)
     ext.add_argument("--json", required=True)
-    ext.add_argument("--threshold", type=positive_float, default=5.0)
-    ext.add_argument("--min-area", type=positive_int, default=5)
     ext.add_argument("--max-sources", type=positive_int)
-    ext.add_argument("--aperture", type=positive_float, help="aperture radius (px); default 1.5 x FWHM")
-    ext.add_argument("--gain", type=positive_float, help="e-/ADU, adds the Poisson term to the flux errors")
-    ext.add_argument("--saturation", type=positive_float, help="ADU level of saturation")
+    add_extraction_arguments(ext)
+    ext.add_argument("--jobs", "-j", type=positive_int, default=None,
+                     help="worker processes for frames of 2048x2048 and more (default: DATAS_WORKERS, else the "
+                          "cores; the catalogue does not depend on it)")
     ext.set_defaults(func=_extract)
 
     phot = subparsers.add_parser("photometry", help="differential photometry of a target on a solved frame")
@@ -248,9 +267,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     solve.add_argument("--radius", type=positive_float, help="search radius around the hint (degrees, default 2)")
     solve.add_argument("--scale", type=positive_float, help="pixel scale hint (arcsec/px)")
     solve.add_argument("--cpu-limit", type=positive_float, default=30.0, help="solver CPU seconds (default 30)")
-    solve.add_argument("--timeout", type=positive_float, help="wall-clock seconds (default 2 x CPU limit + 10)")
+    solve.add_argument("--timeout", type=positive_float, help="wall-clock seconds (default 4 x (2.5 x CPU limit + 5) + 30: "
+                       "a backstop; the CPU budget, 2.5 x CPU limit + 5, stops a search first)")
     solve.add_argument("--tweak-order", type=positive_int, default=1, help="SIP order (1 linear; 2-3 for wide lenses)")
-    solve.add_argument("--solver", default="astrometry.net", choices=("astrometry.net", "astap"))
+    solve.add_argument("--solver", default="auto", choices=("auto", "tycho2", "astrometry.net", "astap"),
+                       help="auto: Tycho-2 matching around the hint (small fields), then astrometry.net")
+    solve.add_argument("--blind", action="store_true",
+                       help="ignore the header's pointing and scale (astrometry.net over the whole sky; "
+                            "give it minutes: --cpu-limit 300)")
     solve.add_argument("--no-write", action="store_true", help="leave the FITS file unchanged")
     solve.set_defaults(func=_solve)
 

@@ -15,23 +15,23 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from datas_pipeline.cli.arguments import non_negative_float, positive_int
+from datas_pipeline.cli.arguments import add_jobs_argument, non_negative_float, positive_int
 from datas_pipeline.cli.output import check_writable, jsonable, open_stream, write_json
 from datas_pipeline.errors import PipelineError
 from datas_pipeline.io.fits import read_frame, read_header, write_frame
 
 
 def _mono(path: Path) -> tuple[np.ndarray, object]:
-    frame = read_frame(path)
-    if frame.data.ndim != 2:
-        raise PipelineError(f"{path}: a colour frame {frame.data.shape}; register one plane (filter) at a time")
-    return frame.data, frame.header
+    from datas_pipeline.registration.batch import read_mono
+
+    return read_mono(path)
 
 
 # -- register ---------------------------------------------------------------------------------
 def run_register(args: argparse.Namespace) -> int:
-    from datas_pipeline.registration.register import RegistrationGates, prepare_reference, register_image
-    from datas_pipeline.registration.warp import warp_image
+    from datas_pipeline.parallel import jobs_for_files
+    from datas_pipeline.registration.batch import BatchSettings, register_files
+    from datas_pipeline.registration.register import RegistrationGates, prepare_reference
 
     ref_data, _ = _mono(Path(args.reference))
     gates = RegistrationGates(
@@ -46,43 +46,14 @@ def run_register(args: argparse.Namespace) -> int:
                             f"(need {need}); choose a frame with clear sky and good focus")
     out_dir = Path(args.out)
     check_writable(out_dir / f"{args.prefix}.probe", args.json)
+    settings = BatchSettings(Path(args.reference).name, out_dir, args.kind, args.order, args.kernel, args.prefix,
+                             gates)
+    paths = [Path(name) for name in args.files]
     records, unreadable = [], 0
-    for name in tqdm(args.files, desc="register", unit="frame", file=sys.stderr, disable=args.quiet):
-        path = Path(name)
-        record = {"file": str(path)}
-        try:
-            data, header = _mono(path)
-        except PipelineError as exc:
-            unreadable += 1
-            records.append({**record, "accepted": False, "reason": str(exc)})
-            continue
-        try:
-            result = register_image(reference, data, kind=args.kind, order=args.order, gates=gates)
-        except PipelineError as exc:
-            # One frame the registration cannot handle (too small, no usable pixels) is that
-            # frame's refusal, not the end of the batch.
-            records.append({**record, "accepted": False, "reason": str(exc)})
-            continue
-        q = result.quality
-        record.update(accepted=result.accepted, reason=result.reason, dx=q.dx, dy=q.dy,
-                      rotation_deg=q.rotation_deg, scale=q.scale, inliers=q.inliers, rms_px=q.rms_px,
-                      flipped=q.flipped, overlap=q.overlap)
-        if result.accepted:
-            warped = warp_image(data, result.transform, ref_data.shape, kernel=args.kernel)
-            header = header.copy()
-            header["REGREF"] = (Path(args.reference).name[:68], "registration reference")
-            header["REGKIND"] = (args.kind, "transform fitted")
-            for key, value, comment in (("REGDX", q.dx, "[px] shift of the reference centre"),
-                                        ("REGDY", q.dy, "[px] shift of the reference centre"),
-                                        ("REGROT", q.rotation_deg, "[deg] rotation"),
-                                        ("REGSCALE", q.scale, "frame px per reference px"),
-                                        ("REGRMS", q.rms_px, "[px] rms of matched stars")):
-                header[key] = (round(float(value), 6), comment)
-            header["REGINLI"] = (q.inliers, "matched stars")
-            header["REGKERN"] = (args.kernel, "interpolation kernel")
-            target = out_dir / f"{args.prefix}{path.stem}.fits"
-            write_frame(target, warped.data, header, overwrite=True)
-            record["output"] = str(target)
+    jobs = jobs_for_files(paths, args.jobs)
+    for record in tqdm(register_files(reference, paths, settings, jobs), total=len(paths), desc="register",
+                       unit="frame", file=sys.stderr, disable=args.quiet):
+        unreadable += bool(record.pop("unreadable", False))
         records.append(_clean(record))
     accepted = sum(r["accepted"] for r in records)
     print(f"registered {accepted} of {len(records)} frames on {args.reference}; "
@@ -104,6 +75,7 @@ def _clean(record: dict) -> dict:
 
 # -- stack ------------------------------------------------------------------------------------
 def run_stack(args: argparse.Namespace) -> int:
+    from datas_pipeline.parallel import resolve_jobs
     from datas_pipeline.stacking.combine import StackOptions, parse_memory, stack_frames, write_master
 
     groups: dict[str, list[Path]] = defaultdict(list)
@@ -123,7 +95,8 @@ def run_stack(args: argparse.Namespace) -> int:
         target = out if len(groups) == 1 else out.with_name(f"{out.stem}_{filter_name or 'none'}{out.suffix}")
         with tqdm(total=rows[paths[0]], desc=f"stack {filter_name or ''}".strip(), unit="row", file=sys.stderr,
                   disable=args.quiet) as bar:
-            result = stack_frames(paths, options, progress=bar.update)
+            # Stacking splits each band over threads (numpy's partitions release the GIL).
+            result = stack_frames(paths, options, progress=bar.update, threads=resolve_jobs(args.jobs))
         write_master(target, result, overwrite=True)
         summary.append({"filter": filter_name, "output": str(target), "frames": len(paths),
                         "method": args.method, "bands": result.bands,
@@ -231,21 +204,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-rotation", type=float, default=None, help="largest rotation (deg); default any")
     p.add_argument("--no-flip", action="store_true", help="refuse mirrored frames")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_jobs_argument(p)
     p.set_defaults(func=run_register)
 
     p = subparsers.add_parser("stack", help="stack registered frames into per-filter masters")
     p.add_argument("files", nargs="+", help="registered frames (FITS)")
     p.add_argument("--out", required=True, help="master FITS (per filter: NAME_<filter>.fits)")
     p.add_argument("--method", default="winsorized",
-                   choices=("mean", "median", "sigma", "winsorized", "percentile", "minmax"))
-    p.add_argument("--low", type=non_negative_float, default=3.0, help="low rejection limit (sigma, fraction or count)")
-    p.add_argument("--high", type=non_negative_float, default=3.0, help="high rejection limit")
+                   choices=("mean", "median", "sigma", "winsorized", "percentile", "minmax", "linear", "gesd"))
+    p.add_argument("--low", type=non_negative_float, default=3.0, help="low rejection limit (sigma, fraction or count; gesd: largest outlier fraction)")
+    p.add_argument("--high", type=non_negative_float, default=3.0, help="high rejection limit (gesd: significance, e.g. 0.05)")
     p.add_argument("--normalization", default="additive",
                    choices=("none", "additive", "multiplicative", "additive_scale"))
     p.add_argument("--weights", default="none", choices=("none", "noise", "fwhm"))
     p.add_argument("--memory", default="2GB", help="memory budget, e.g. 2GB or 512MB")
     p.add_argument("--json", help="write a summary to FILE (- for stdout)")
     p.add_argument("--quiet", action="store_true")
+    add_jobs_argument(p)
     p.set_defaults(func=run_stack)
 
     p = subparsers.add_parser("color", help="combine filter masters into a colour image")

@@ -16,8 +16,10 @@ from typing import Literal
 import numpy as np
 import sep
 
+from datas_pipeline.detection.bands import measure_in_parts
 from datas_pipeline.detection.psf import cut_stamps, fit_moffat
 from datas_pipeline.errors import PipelineError
+from datas_pipeline.parallel import WorkerPool
 
 # Columns every SourceTable carries, in this order (the shared contract; append only).
 SOURCE_COLUMNS = (
@@ -34,6 +36,10 @@ DEFAULT_FILTER = np.array([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]], d
 FLAG_SATURATED = 4
 FLAG_TRUNCATED = 8
 
+# From this size (pixels) on, a caller's worker pool measures the objects in parts; below it
+# the pool's messaging costs more than the second core gains.
+BAND_MIN_PIXELS = 2048 * 2048
+
 # SExtractor's PHOT_AUTOPARAMS default and its minimum circular radius (px).
 KRON_FACTOR = 2.5
 KRON_MIN_RADIUS = 3.5
@@ -41,12 +47,36 @@ KRON_MIN_RADIUS = 3.5
 
 @dataclass(frozen=True)
 class Background:
-    """A background model: ``level`` and ``rms`` maps, and their global values (image units)."""
+    """A background model: ``level`` and ``rms`` maps, and their global values (image units).
+
+    ``empty`` is True where the frame holds no data (non-finite pixels and, when they are
+    more than a stray few, pixels of exactly zero: clipped black sky, the padding of a
+    rotated or registered frame); those pixels are left out of the model and the extraction.
+    """
 
     level: np.ndarray
     rms: np.ndarray
     global_level: float
     global_rms: float
+    empty: np.ndarray | None = None
+
+
+# Exactly-zero pixels beyond this fraction of the frame are empty (clipped or padding), not sky.
+EMPTY_ZERO_FRACTION = 1e-3
+
+
+def empty_pixels(data: np.ndarray) -> np.ndarray | None:
+    """True where ``data`` holds no measurement: NaN/inf, and exact zeros when they are common.
+
+    A stray zero is a legitimate value of an integer or sky-subtracted frame; thousands of
+    them are clipped black sky or padding, where sep's interpolated noise map dips to zero
+    or below and would otherwise refuse the whole frame as blank. None when all pixels are data.
+    """
+    bad = ~np.isfinite(data)
+    zeros = data == 0
+    if np.count_nonzero(zeros) > EMPTY_ZERO_FRACTION * data.size:
+        bad |= zeros
+    return bad if bad.any() else None
 
 
 def as_sep_array(image: np.ndarray) -> np.ndarray:
@@ -77,14 +107,24 @@ def estimate_background(
     Non-finite pixels are masked rather than poisoning the mesh.
     """
     data = as_sep_array(image)
-    bad = ~np.isfinite(data)
+    empty = empty_pixels(data)
     mask = _as_mask(mask, data.shape)
-    if bad.any():
-        mask = bad if mask is None else (mask | bad)
-        data = np.where(bad, 0.0, data).astype(np.float32)
+    if empty is not None:
+        mask = empty if mask is None else (mask | empty)
+        data = np.where(empty, 0.0, data).astype(np.float32)
+    if mask is not None and mask.all():
+        raise PipelineError("the background noise is zero: the frame holds no data (every pixel is masked, "
+                            "zero or not a number)")
     box = int(max(8, min(box_size, *data.shape)))
     bkg = sep.Background(data, mask=mask, bw=box, bh=box, fw=filter_size, fh=filter_size)
-    return Background(bkg.back(), bkg.rms(), float(bkg.globalback), float(bkg.globalrms))
+    global_rms = float(bkg.globalrms)
+    rms = bkg.rms()
+    # The spline through the mesh can dip to zero or below next to empty regions: there the
+    # frame's own global noise stands in (it is the noise of the pixels that hold data).
+    low = ~(rms > 0)
+    if low.any() and global_rms > 0:
+        rms[low] = global_rms
+    return Background(bkg.back(), rms, float(bkg.globalback), global_rms, empty)
 
 
 def extract_sources(
@@ -101,11 +141,15 @@ def extract_sources(
     saturation: float | None = None,
     deblend_cont: float = 0.005,
     deblend_nthresh: int = 32,
+    clean: bool = True,
+    clean_param: float = 1.0,
     filter_kernel: np.ndarray | None = DEFAULT_FILTER,
     kron_params: tuple[float, float] = (KRON_FACTOR, KRON_MIN_RADIUS),
     fit_profiles: bool = True,
     max_profile_fits: int = 200,
     fast: bool = False,
+    max_sharpness: float | None = None,
+    pool: WorkerPool | None = None,
 ) -> np.ndarray:
     """Detect sources and measure them.
 
@@ -136,8 +180,9 @@ def extract_sources(
     saturation : float, optional
         Level (image units, background included) at which pixels saturate; such sources get
         ``FLAG_SATURATED`` and their saturated pixels stay out of the profile fit.
-    deblend_cont, deblend_nthresh, filter_kernel
-        SExtractor's DEBLEND_MINCONT, DEBLEND_NTHRESH and FILTER_NAME (None: no filter).
+    deblend_cont, deblend_nthresh, clean, clean_param, filter_kernel
+        SExtractor's DEBLEND_MINCONT, DEBLEND_NTHRESH, CLEAN, CLEAN_PARAM and FILTER_NAME
+        (None: no filter).
     kron_params : (float, float)
         SExtractor's PHOT_AUTOPARAMS: the Kron factor and the minimum circular radius (px).
     fit_profiles : bool
@@ -149,6 +194,14 @@ def extract_sources(
         Detection, barycentres, aperture fluxes and FWHM only: no Kron fluxes, half-light
         radii or windowed centroids (those columns are NaN, ``x_win``/``y_win`` copy x/y).
         About twice as fast on crowded frames.
+    max_sharpness : float, optional
+        Drop sources sharper than this before measuring them
+        (:func:`datas_pipeline.detection.sharpness.point_sharpness`; 1 for a lone hot pixel,
+        0.91 for a 1 px FWHM star): raw frames' hot pixels then take no profile fits.
+    pool : WorkerPool, optional
+        The caller's worker processes (:func:`datas_pipeline.parallel.worker_pool`): on frames
+        of at least ``BAND_MIN_PIXELS`` the per-object measurements are split over them
+        (:mod:`datas_pipeline.detection.bands`), with bit-for-bit the serial result.
 
     With ``max_sources``, the costly measurements are made only for the brightest sources
     (by isophotal flux), so asking for the 200 brightest of 20,000 costs little more than
@@ -176,26 +229,32 @@ def extract_sources(
         raise PipelineError(f"max_sources must be at least 1, not {max_sources}")
     data = as_sep_array(image)
     mask = _as_mask(mask, data.shape)
-    finite = np.isfinite(data)
-    if not finite.all():
-        mask = ~finite if mask is None else (mask | ~finite)
-        data = np.where(finite, data, 0.0).astype(np.float32)
     bkg = background or estimate_background(data, mask=mask)
+    empty = bkg.empty if background is None else empty_pixels(data)
+    if empty is not None:
+        mask = empty if mask is None else (mask | empty)
+        data = np.where(empty, 0.0, data).astype(np.float32)
     residual = data - bkg.level
     err = bkg.global_rms if noise == "global" else bkg.rms
-    if not np.all(np.asarray(err) > 0):
+    if not bkg.global_rms > 0 or not np.all(np.asarray(err) > 0):
         raise PipelineError("the background noise is zero: the frame is blank or synthetic without noise")
     try:
         objects, segmap = sep.extract(
             residual, threshold_sigma, err=err, mask=mask, minarea=min_area,
             filter_kernel=filter_kernel, deblend_cont=deblend_cont, deblend_nthresh=deblend_nthresh,
-            segmentation_map=True,
+            clean=clean, clean_param=clean_param, segmentation_map=True,
             # With one noise value the matched filter is plain convolution, done ~20 % faster.
             filter_type="conv" if noise == "global" else "matched",
         )
     except Exception as exc:  # sep raises bare Exception for pixel-stack overflows
         raise PipelineError(f"source extraction failed: {exc}") from None
     ids = np.arange(1, len(objects) + 1)
+    parts = pool is not None and data.size >= BAND_MIN_PIXELS
+    if max_sharpness is not None and len(objects):
+        from datas_pipeline.detection.sharpness import point_sharpness
+
+        keep = point_sharpness(residual, objects["x"], objects["y"]) <= max_sharpness
+        objects, ids = objects[keep], ids[keep]
     if max_sources and len(objects) > max_sources:
         # Measure a margin beyond the requested number: the final order is by aperture flux.
         keep = np.sort(np.argsort(-objects["flux"], kind="stable")[: max_sources + max(50, max_sources)])
@@ -225,7 +284,10 @@ def extract_sources(
         table["half_light_radius"] = 1.1774 * np.sqrt(a * b)
         table["x_win"], table["y_win"] = x, y
     else:
-        flag |= _shape_measures(table, residual, objects, err, gain, mask, kron_params)
+        if parts:
+            flag |= measure_in_parts(pool.executor, pool.jobs, table, residual, objects, err, gain, mask, kron_params)
+        else:
+            flag |= _shape_measures(table, residual, objects, err, gain, mask, kron_params)
 
     _measure_fwhm(table, residual, segmap, ids, mask, data, saturation, fit_profiles, max_profile_fits)
     if fast:
@@ -316,8 +378,10 @@ def _measure_fwhm(table, residual, segmap, ids, mask, data, saturation, fit_prof
     # which is what FWHM describes.
     half = int(np.clip(np.ceil(3.0 * np.median(hlr[candidates])), 4, 15))
     x, y = table["x_win"][candidates], table["y_win"][candidates]
-    seg, _, _ = cut_stamps(segmap.astype(np.float64), x, y, half, fill=-1.0)
-    ok, _, _ = cut_stamps(clean.astype(np.float64), x, y, half, fill=0.0)
+    # Stamps are cut from the integer and boolean maps directly (cut_stamps converts only the
+    # stamps): a float64 copy of a whole 4k^2 map cost more than the fits.
+    seg, _, _ = cut_stamps(segmap, x, y, half, fill=-1.0)
+    ok, _, _ = cut_stamps(clean, x, y, half, fill=0.0)
     own = ids[candidates].astype(np.float64)
     # Each star is fitted on sky pixels and its own pixels, never on its neighbours'.
     weights = (ok > 0.5) & ((seg == 0) | (seg == own[:, None, None]))

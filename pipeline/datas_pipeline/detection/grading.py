@@ -1,6 +1,7 @@
 """Frame grading: measure each frame, then judge it against its session.
 
-Per frame: star count, median FWHM and eccentricity of clean stars, background level and
+Per frame (sources sharper than any star, i.e. hot pixels and cosmic rays, left out first:
+:mod:`datas_pipeline.detection.sharpness`): star count, median FWHM and eccentricity of clean stars, background level and
 noise, the flux of its brightest stars, and a signal-to-noise weight. Per session: robust
 statistics (median and MAD-sigma) of each measure, and a decision per frame with reasons:
 
@@ -27,6 +28,7 @@ from datas_pipeline.detection.extract import (
     estimate_background,
     extract_sources,
 )
+from datas_pipeline.detection.sharpness import ABSOLUTE_MIN_FWHM_PX, gaussian_sharpness, sub_psf_sources
 from datas_pipeline.errors import PipelineError
 from datas_pipeline.robust import median_sigma
 
@@ -135,9 +137,15 @@ def measure_frame(
     if data.ndim != 2:
         raise PipelineError(f"grading needs a 2-D image, got shape {data.shape}")
     bkg = estimate_background(data, mask=mask)
-    sources = extract_sources(data, mask=mask, threshold_sigma=threshold_sigma, background=bkg, saturation=saturation)
+    # Hot pixels and cosmic rays of a raw frame are not stars: they would take the profile
+    # fits and set the frame's FWHM and star count. Lone pixels go before measuring, then
+    # whatever is sharper than half the frame's own stellar FWHM allows.
+    sources = extract_sources(data, mask=mask, threshold_sigma=threshold_sigma, background=bkg, saturation=saturation,
+                              max_sharpness=gaussian_sharpness(ABSOLUTE_MIN_FWHM_PX))
     flags = sources["flag"].astype(np.int64)
     clean = (flags & (FLAG_SATURATED | FLAG_TRUNCATED)) == 0
+    sharp = sub_psf_sources(data - bkg.level, sources, clean & (sources["snr"] >= SHAPE_MIN_SNR))
+    sources, clean = sources[~sharp], clean[~sharp]
     shaped = clean & (sources["snr"] >= SHAPE_MIN_SNR) & np.isfinite(sources["moffat_beta"])
     if shaped.sum() < 3:
         shaped = clean & (sources["snr"] >= SHAPE_MIN_SNR / 2)

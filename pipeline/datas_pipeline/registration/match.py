@@ -165,6 +165,7 @@ def match_patterns(
     size: float,
     n_pattern_stars: int = 40,
     max_hypotheses: int = 12,
+    scale_range: tuple[float, float] | None = None,
 ) -> PatternMatch | None:
     """Find the similarity that pairs the most stars of two lists, with no prior guess.
 
@@ -183,6 +184,8 @@ def match_patterns(
         How many of the brightest stars of each list form triangles.
     max_hypotheses : int
         How many best-voted distinct proposals are verified on all stars.
+    scale_range : (low, high), optional
+        Frame px per reference px allowed for a proposal (a known plate scale); any when None.
 
     Returns
     -------
@@ -191,6 +194,9 @@ def match_patterns(
     ref_tri = build_triangles(ref_xy[:n_pattern_stars])
     frame_tri = build_triangles(frame_xy[:n_pattern_stars])
     flip, a, b = _propose(ref_xy, frame_xy, ref_tri, frame_tri)
+    if scale_range is not None:
+        plausible = (np.abs(a) >= scale_range[0]) & (np.abs(a) <= scale_range[1])
+        flip, a, b = flip[plausible], a[plausible], b[plausible]
     if len(a) == 0:
         return None
     shift_bin = max(4.0, 0.003 * size)

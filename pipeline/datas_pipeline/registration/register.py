@@ -103,9 +103,13 @@ class Registration:
         return self.transform
 
     def summary(self) -> dict:
-        """A flat JSON-serialisable record (``accepted``, ``reason`` and the quality figures)."""
+        """A flat JSON-serialisable record: ``accepted``, ``reason`` and, when accepted, the
+        quality figures (a refusal has only the star counts besides its reason)."""
         out = {"accepted": self.accepted, "reason": self.reason}
-        out.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self.quality).items()})
+        quality = asdict(self.quality)
+        if not self.accepted:
+            quality = {k: quality[k] for k in ("reference_stars", "frame_stars")}
+        out.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in quality.items()})
         return out
 
 
@@ -163,7 +167,7 @@ def _overlap(transform: Transform, ref_shape, frame_shape, n: int = 24) -> float
     return float(inside.mean())
 
 
-def _false_alarm(inliers_within: int, mapped_inside: int, frame_stars: int, frame_shape, radius: float,
+def chance_match_probability(inliers_within: int, mapped_inside: int, frame_stars: int, frame_shape, radius: float,
                  proposals: int, model_points: int) -> float:
     """Probability that ``inliers_within`` pairs within ``radius`` px arise by chance.
 
@@ -283,7 +287,7 @@ def register_stars(
                   & (all_mapped[:, 1] < frame_shape[0])).sum())
     radius = float(np.clip(3.0 * rms, 0.3, tolerance_px)) if np.isfinite(rms) else tolerance_px
     n_params = {"shift": 1, "similarity": 2, "affine": 3}.get(kind, min_points(kind, order))
-    false_alarm = _false_alarm(int((residual <= radius).sum()), inside, n_frame, frame_shape, radius,
+    false_alarm = chance_match_probability(int((residual <= radius).sum()), inside, n_frame, frame_shape, radius,
                                match.triangle_matches, max(n_params, 2))
     dx, dy = model.displacement(reference.center)
     quality = RegistrationQuality(
@@ -292,7 +296,11 @@ def register_stars(
         overlap=_overlap(model, reference.shape, frame_shape), false_alarm=false_alarm,
     )
     reason = _failed_gate(quality, gates, model, kind, order, frame_shape)
-    return Registration(reason is None, reason or "ok", model, quality, ri, fi)
+    if reason is not None:
+        # A refused candidate is not a result: only the reason (which quotes the failing
+        # figure) and the star counts go out, never its shift, rotation or scale.
+        return Registration(False, reason, None, base)
+    return Registration(True, "ok", model, quality, ri, fi)
 
 
 def _failed_gate(q: RegistrationQuality, gates: RegistrationGates, model: Transform, kind: str,

@@ -332,6 +332,9 @@ def stack_frames(
                             f"high={options.high}")
     if options.method not in METHODS:
         raise StackingError(f"unknown stacking method {options.method!r}; choose one of {', '.join(METHODS)}")
+    if options.method == "gesd" and not (0 < options.low < 1 and 0 < options.high < 1):
+        raise StackingError(f"gesd takes the largest outlier fraction as --low and the significance as --high, "
+                            f"both between 0 and 1 (e.g. 0.3 0.05), not {options.low} {options.high}")
     threads = threads or min(2, os.cpu_count() or 1)
     frames = FrameSet(sources)
     try:

@@ -126,33 +126,36 @@ class LiveStacker:
 
     def _load(self, frame) -> tuple[np.ndarray, fits.Header]:
         if isinstance(frame, (str, Path)):
-            loaded = read_frame(frame)
+            # A raw one-shot-colour mosaic (BAYERPAT) is debayered first: registration and the
+            # stack then work on whole RGB pixels, never on mosaic cells of different colours.
+            loaded = read_frame(frame, debayer=True)
             data, header = loaded.data, loaded.header
         else:
             data, header = np.asarray(frame, dtype=np.float32), fits.Header()
-        if data.ndim != 2:
-            raise PipelineError(f"expected a 2-D frame, got shape {data.shape} (debayer or split colour first)")
-        if self.reference is not None and data.shape != self.reference.shape:
-            raise PipelineError(f"frame is {data.shape[1]}x{data.shape[0]}, the stack "
+        if data.ndim not in (2, 3) or (data.ndim == 3 and data.shape[0] != 3):
+            raise PipelineError(f"expected a 2-D frame or (3, ny, nx) colour planes, got shape {data.shape}")
+        if self._acc is not None and data.ndim != self._acc.mean.ndim:
+            raise PipelineError("mono and colour frames cannot share a stack (the stack is "
+                                f"{'colour' if self._acc.mean.ndim == 3 else 'mono'})")
+        if self.reference is not None and data.shape[-2:] != self.reference.shape:
+            raise PipelineError(f"frame is {data.shape[-1]}x{data.shape[-2]}, the stack "
                                 f"{self.reference.shape[1]}x{self.reference.shape[0]}")
         return data, header
 
-    def _refuse(self, reason: str, registration=None) -> LiveFrameReport:
+    def _refuse(self, reason: str) -> LiveFrameReport:
+        """A refusal carries its reason only: a refused candidate's offset and rotation are no result."""
         self.frames_rejected += 1
-        report = LiveFrameReport(False, reason, self.frames_stacked, self.frames_total, self.frames_rejected,
-                                 snr_gain=float(np.sqrt(self.frames_stacked)))
-        if registration is not None:
-            q = registration.quality
-            report.offset, report.rotation_deg, report.inliers = (q.dx, q.dy), q.rotation_deg, q.inliers
-        return report
+        return LiveFrameReport(False, reason, self.frames_stacked, self.frames_total, self.frames_rejected,
+                               snr_gain=float(np.sqrt(self.frames_stacked)))
 
     def _add(self, data: np.ndarray, header: fits.Header) -> LiveFrameReport:
-        stars = find_control_stars(data, max_stars=self.max_stars)
+        plane = data if data.ndim == 2 else data.mean(axis=0)  # colour: stars on the luminance
+        stars = find_control_stars(plane, max_stars=self.max_stars)
         if self.reference is None:
             need = max(self.gates.min_inliers, 8)
             if len(stars) < need:
                 return self._refuse(f"only {len(stars)} stars; a reference needs {need}")
-            self.reference = prepare_reference(stars=stars, shape=data.shape, max_stars=self.max_stars)
+            self.reference = prepare_reference(stars=stars, shape=plane.shape, max_stars=self.max_stars)
             self.header = header.copy()
             self._start(data)
             return self._accepted(0.0, 0.0, 0.0, len(stars))
@@ -160,11 +163,12 @@ class LiveStacker:
         if len(stars) < floor:
             return self._refuse(f"only {len(stars)} stars against {len(self.reference.stars)} in the reference: "
                                 "clouds, dew or lost focus?")
-        result = register_stars(self.reference, stars, data.shape, gates=self.gates)
+        result = register_stars(self.reference, stars, plane.shape, gates=self.gates)
         if not result.accepted:
-            return self._refuse(result.reason, result)
-        warped = warp_image(data, result.transform, self.reference.shape, kernel=self.kernel)
-        self._accumulate(warped.data)
+            return self._refuse(result.reason)
+        planes = [data] if data.ndim == 2 else list(data)
+        warped = [warp_image(p, result.transform, self.reference.shape, kernel=self.kernel).data for p in planes]
+        self._accumulate(warped[0] if data.ndim == 2 else np.stack(warped))
         q = result.quality
         return self._accepted(q.dx, q.dy, q.rotation_deg, q.inliers)
 
@@ -177,7 +181,8 @@ class LiveStacker:
     # -- the running mean ----------------------------------------------------------------
     def _start(self, data: np.ndarray) -> None:
         finite = np.isfinite(data)
-        sample = data[::4, ::4][finite[::4, ::4]]
+        plane = data if data.ndim == 2 else data[1]  # colour: the noise of the green plane
+        sample = plane[::4, ::4][np.isfinite(plane[::4, ::4])]
         noise = median_sigma(sample)[1] if sample.size else 0.0
         self._acc = _Accumulator(np.where(finite, data, 0.0).astype(np.float64), np.zeros(data.shape),
                                  finite.astype(np.int32), noise)

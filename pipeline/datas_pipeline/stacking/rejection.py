@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-METHODS = ("mean", "median", "sigma", "winsorized", "percentile", "minmax")
+METHODS = ("mean", "median", "sigma", "winsorized", "percentile", "minmax", "linear", "gesd")
 _NETWORK_LIMIT = 96   # above this many frames a comparison sort beats the network
 _MIN_KEPT = 4         # Siril stops rejecting when four values would remain
 
@@ -225,7 +225,10 @@ def combine_block(
         One of :data:`METHODS`. ``sigma`` and ``winsorized`` clip at ``k_low``/``k_high``
         sigma around the median; ``percentile`` rejects values more than ``k_low``/``k_high``
         (fractions, e.g. 0.2) below/above the median; ``minmax`` drops the ``int(k_low)``
-        lowest and ``int(k_high)`` highest values.
+        lowest and ``int(k_high)`` highest values; ``linear`` clips at ``k_low``/``k_high``
+        mean absolute deviations from a line fitted to the sorted values; ``gesd`` tests up
+        to ``k_low`` (a fraction) of the values at significance ``k_high``
+        (:mod:`datas_pipeline.stacking.rejection_fit`).
 
     Returns
     -------
@@ -259,6 +262,13 @@ def combine_block(
         elif method == "percentile":
             centre = win.median(win.all)
             win.clip(win.all, centre, np.abs(centre), k_low, k_high, min_kept=1)
+        elif method in ("linear", "gesd"):
+            from datas_pipeline.stacking.rejection_fit import gesd_window, linear_fit_window
+
+            if method == "gesd":  # k_low: largest outlier fraction, k_high: significance
+                win.lo, win.hi = gesd_window(s, n_valid, k_low, k_high)
+            else:
+                win.lo, win.hi = linear_fit_window(s, n_valid, k_low, k_high, max_iterations)
         elif method == "minmax":
             n_low, n_high = int(k_low), int(k_high)
             fits = win.hi - n_low - n_high >= 1
