@@ -16,6 +16,7 @@ from pipeline.errors import PipelineError
 COMMAND_MODULES = (
     "pipeline.cli.frames",    # grade, calibrate, extract, photometry, solve
     "pipeline.cli.stacking",  # register, stack, color, stretch, livestack
+    "pipeline.cli.movers",    # movers
 )
 
 

@@ -1,0 +1,136 @@
+"""``movers`` sub-command: moving objects and streaks in a folder of aligned frames.
+
+``python -m pipeline movers DIR --json OUT.json [--report DIR] [--mpc FILE] [--ades FILE]``.
+Progress goes to stderr; bad input ends with one line and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline.cli.arguments import positive_float, positive_int
+from pipeline.cli.output import check_writable, write_json
+from pipeline.errors import PipelineError
+from pipeline.fitsio import is_fits_path, read_header
+
+
+def frame_paths(inputs: list[str]) -> list[Path]:
+    """FITS files named, or found (sorted by name) in the folders named."""
+    paths: list[Path] = []
+    for name in inputs:
+        path = Path(name)
+        if path.is_dir():
+            paths.extend(sorted(p for p in path.iterdir() if p.is_file() and is_fits_path(p)))
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise PipelineError(f"{path}: no such file or folder")
+    if not paths:
+        raise PipelineError(f"no FITS frames in {', '.join(inputs)}")
+    return paths
+
+
+def sequence_wcs(header):
+    """The celestial WCS of a header, or None when it has none."""
+    import warnings
+
+    from astropy.wcs import WCS, FITSFixedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        try:
+            wcs = WCS(header)
+        except Exception:  # noqa: BLE001 - an unreadable WCS is no WCS
+            return None
+    return wcs.celestial if wcs.has_celestial else None
+
+
+class _Progress:
+    def __init__(self, quiet: bool):
+        self.quiet, self.bar, self.stage = quiet, None, None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        if stage != self.stage:
+            if self.bar is not None:
+                self.bar.close()
+            self.bar, self.stage = tqdm(total=total, desc=stage, file=sys.stderr, leave=False), stage
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run_movers(args: argparse.Namespace) -> int:
+    from pipeline.movers.output import result_json
+    from pipeline.movers.search import MoverOptions, find_movers
+    from pipeline.movers.submission import Observatory, ades_psv, ades_xml, mpc_report
+    from pipeline.movers.tracking import TrackThresholds
+
+    paths = frame_paths(args.inputs)
+    site = Observatory(code=args.code.upper(), longitude_deg=args.longitude, latitude_deg=args.latitude,
+                       altitude_m=args.altitude, observers=tuple(args.observer or ()),
+                       measurers=tuple(args.observer or ()), ast_cat=args.ast_cat, zeropoint=args.zeropoint,
+                       detector=args.detector)
+    if args.mpc or args.ades:
+        site.check()
+    report_page = Path(args.report) / "index.html" if args.report else None
+    check_writable(args.json, args.mpc, args.ades, report_page)
+    wcs = sequence_wcs(read_header(args.wcs or paths[0]))
+    if (args.mpc or args.ades) and wcs is None:
+        raise PipelineError("MPC and ADES files need sky positions: the frames have no WCS (solve one and "
+                            "pass it with --wcs FILE)")
+    options = MoverOptions(fwhm_px=args.fwhm, workers=args.workers, max_rate=args.max_rate,
+                           thresholds=TrackThresholds(score=args.threshold))
+    progress = _Progress(args.quiet)
+    try:
+        result = find_movers([str(p) for p in paths], wcs=wcs, options=options, progress=progress)
+    finally:
+        progress.close()
+    record = result_json(result, wcs)
+    write_json(args.json, record)
+    movers = sum(t["kind"] == "mover" for t in record["tracks"])
+    print(f"{movers} movers and {len(result.streaks)} streaks in {len(paths)} frames "
+          f"({result.timings['total']:.1f} s)", file=sys.stderr)
+    if args.report:
+        from pipeline.movers.report import write_report
+
+        page = write_report(args.report, result, [str(p) for p in paths])
+        print(f"report: {page}", file=sys.stderr)
+    if args.mpc:
+        Path(args.mpc).write_text(mpc_report(record["tracks"], site))
+    if args.ades:
+        text = ades_xml(record["tracks"], site) if str(args.ades).endswith(".xml") else ades_psv(record["tracks"], site)
+        Path(args.ades).write_text(text)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``movers`` sub-command."""
+    p = subparsers.add_parser("movers", help="find moving objects and streaks in aligned frames")
+    p.add_argument("inputs", nargs="+", metavar="DIR", help="folder(s) of aligned frames, or the frames (FITS)")
+    p.add_argument("--json", help="write the tracks, frames and parameters to FILE (- for stdout)")
+    p.add_argument("--report", help="folder for the HTML report (index.html) and GIFs")
+    p.add_argument("--mpc", help="write MPC 80-column observations to FILE")
+    p.add_argument("--ades", help="write ADES observations to FILE (.xml for XML, else PSV)")
+    p.add_argument("--wcs", help="FITS file whose header holds the sequence's WCS (default: the first frame's)")
+    p.add_argument("--code", default="XXX", help="MPC observatory code (XXX with --longitude/--latitude)")
+    p.add_argument("--longitude", type=float, help="site longitude (deg, east positive) for XXX")
+    p.add_argument("--latitude", type=float, help="site latitude (deg) for XXX")
+    p.add_argument("--altitude", type=float, help="site altitude (m) for XXX")
+    p.add_argument("--observer", action="append", help="observer name (repeat for several)")
+    p.add_argument("--ast-cat", default="Gaia3", help="astrometric catalogue of the WCS solution (ADES astCat)")
+    p.add_argument("--zeropoint", type=float, help="magnitude zero point: mag = instrumental + this")
+    p.add_argument("--detector", default="CCD", choices=("CCD", "CMO"))
+    p.add_argument("--fwhm", type=positive_float, help="PSF FWHM (px); measured when omitted")
+    p.add_argument("--threshold", type=positive_float, default=7.0, help="track score threshold (SNR, default 7)")
+    p.add_argument("--max-rate", type=positive_float, default=12.0, help="fastest synthetic-tracking rate (px/frame)")
+    p.add_argument("--workers", type=positive_int, default=1, help="processes for the velocity grid")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run_movers)

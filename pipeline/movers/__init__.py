@@ -1,0 +1,9 @@
+"""Moving objects in aligned sequences: fast movers by linking, slow and faint ones by
+shift-and-stack, streaks in single frames; positions, MPC/ADES files and an HTML report.
+
+Start at :func:`pipeline.movers.search.find_movers`; :func:`pipeline.movers.output.result_json`
+gives the JSON record the command line and a server task write.
+"""
+from pipeline.movers.search import MoverOptions, MoverResult, Track, find_movers
+
+__all__ = ["MoverOptions", "MoverResult", "Track", "find_movers"]
