@@ -171,4 +171,25 @@ def find_streaks(snr: np.ndarray, frame: int, fwhm_px: float, threshold: float =
         mask[ys, xs] = True
     if mask.any():
         mask = ndimage.binary_dilation(mask, iterations=int(np.ceil(fwhm_px)))
-    return streaks, mask
+    return merge_collinear(streaks, fwhm_px), mask
+
+
+def merge_collinear(streaks: list[Streak], fwhm_px: float, max_angle_deg: float = 3.0) -> list[Streak]:
+    """Join pieces of one trail (a star or a gap in the threshold splits it) in the same frame."""
+    merged: list[Streak] = []
+    for s in sorted(streaks, key=lambda s: -s.length_px):
+        for i, m in enumerate(merged):
+            turn = abs((s.angle_deg - m.angle_deg + 90.0) % 180.0 - 90.0)
+            theta = np.radians(m.angle_deg)
+            offset = abs(-(s.x - m.x) * np.sin(theta) + (s.y - m.y) * np.cos(theta))
+            if s.frame == m.frame and turn <= max_angle_deg and offset <= 2.0 * fwhm_px:
+                ends = np.array([[m.x0, m.y0], [m.x1, m.y1], [s.x0, s.y0], [s.x1, s.y1]])
+                along = (ends[:, 0] - m.x) * np.cos(theta) + (ends[:, 1] - m.y) * np.sin(theta)
+                a, b = ends[along.argmin()], ends[along.argmax()]
+                merged[i] = Streak(m.frame, float((a[0] + b[0]) / 2), float((a[1] + b[1]) / 2), float(a[0]),
+                                   float(a[1]), float(b[0]), float(b[1]), m.angle_deg,
+                                   float(np.hypot(*(b - a)) + 1.0), float(np.hypot(m.snr, s.snr)))
+                break
+        else:
+            merged.append(s)
+    return merged

@@ -209,13 +209,13 @@ def _search(fs, times, wcs, options, headers, names, progress, clock) -> MoverRe
         cube[i] = snr
         streaks.extend(frame_streaks)
         peaks.append(local_peaks(snr, options.seed_snr, size=5))
+        light = res + sky.references[sky.block[i]]  # the frame minus its sky, hits repaired
         if len(stars):
-            light = res + sky.model
             cx, cy, flux = windowed_centroids(light[None], stars[:, 0], stars[:, 1], fwhm)
             offsets[i] = np.nanmedian(cx[:, 0] - stars[:, 0]), np.nanmedian(cy[:, 0] - stars[:, 1])
             transparency[i] = float(np.nanmedian(flux[:, 0] / stars[:, 2]))
         if bin_of[i] >= 0:
-            bins[bin_of[i]] += res
+            bins[bin_of[i]] += light
         records.append({"file": names[i], "index": i, "time": seq_times.utc[i], "t_frame": float(t[i]),
                         "sky_adu": float(sky.levels[i]), "noise_adu": float(sky.sigmas[i]),
                         "sharp_pixels": int(sharp.sum()), "streaks": len(frame_streaks),
@@ -232,7 +232,7 @@ def _search(fs, times, wcs, options, headers, names, progress, clock) -> MoverRe
         record.update(used=bool(used[i]), reason=reasons[i] or None, dx_px=_num(offsets[i, 0]),
                       dy_px=_num(offsets[i, 1]), transparency=_num(transparency[i]))
     counts = np.bincount(bin_of[used], minlength=n_bins).astype(float)
-    bins = bins / np.maximum(counts, 1)[:, None, None] + sky.model[None]
+    bins = bins / np.maximum(counts, 1)[:, None, None]
     bin_t = np.array([t[used & (bin_of == b)].mean() for b in range(n_bins)])
     t_ref = float(0.5 * (t[used].min() + t[used].max()))
     span = float(t[used].max() - t[used].min())
@@ -242,7 +242,7 @@ def _search(fs, times, wcs, options, headers, names, progress, clock) -> MoverRe
     found, info = [], {}
     if "grid" in options.searches and options.grid_max_rate > static_rate:
         cand, info["grid"] = grid_search(cube, t, used, t_ref, fwhm, static_rate, options.grid_max_rate,
-                                         threshold=0.6 * th.score, workers=options.workers)
+                                         threshold=0.75 * th.score, workers=options.workers)
         found.append(cand)
         clock["grid"] = _time.perf_counter()
     if "seed" in options.searches:
@@ -272,7 +272,7 @@ def _search(fs, times, wcs, options, headers, names, progress, clock) -> MoverRe
 
     def read(k, r0, c0, size):
         return (fs.rows(k, r0, r0 + size)[:, c0:c0 + size] - np.float32(sky.levels[k])
-                - sky.model[r0:r0 + size, c0:c0 + size])
+                - sky.references[sky.block[k], r0:r0 + size, c0:c0 + size])
 
     from pipeline.movers.measure import measure_track
 
@@ -318,14 +318,28 @@ def _confirm(cube, t, used, t_ref, tracks, dv, fwhm, th, options, ny, nx):
     return merge_duplicates(refined[ok], fwhm, dv)
 
 
+def _shadow_fraction(track: Track, other: Track, radius: float) -> float:
+    """Fraction of ``track``'s frames in which it passes within ``radius`` px of ``other``."""
+    theirs = {p["frame"]: (p["x"], p["y"]) for p in other.positions}
+    near = [np.hypot(p["x"] - theirs[p["frame"]][0], p["y"] - theirs[p["frame"]][1]) <= radius
+            for p in track.positions if p["frame"] in theirs]
+    return float(np.sum(near)) / max(len(track.positions), 1)
+
+
 def _distinct(tracks: list[Track], fwhm: float, dv: float) -> list[Track]:
-    """Best-first tracks without the duplicates that the refinement made converge on one mover."""
+    """Best-first tracks without duplicates and shadows.
+
+    A duplicate is the same mover reached from another seed; a shadow runs along a
+    stronger track for a quarter of its frames or more (a trajectory joining pieces of two
+    movers, or a mover's half-rate alias). Movers that cross share a frame or two, not a quarter.
+    """
     tracks = sorted(tracks, key=lambda tr: -tr.snr)
     kept: list[Track] = []
     for tr in tracks:
         same = any(np.hypot(tr.x - k.x, tr.y - k.y) <= 2 * fwhm
                    and np.hypot(tr.vx - k.vx, tr.vy - k.vy) <= max(3 * dv, 0.1 * k.rate) for k in kept)
-        if not same:
+        shadow = any(_shadow_fraction(tr, k, 2 * fwhm) >= 0.25 for k in kept)
+        if not (same or shadow):
             kept.append(tr)
     return kept
 

@@ -74,26 +74,64 @@ def sequence_times(headers: Sequence[fits.Header | None], n_frames: int) -> Sequ
 class StaticSky:
     """The stationary model and what the residuals are measured against.
 
-    ``model`` (ADU above each frame's own sky level) is the per-pixel median; ``noise_weight``
-    (>= 1) is the per-pixel temporal scatter relative to the typical pixel, so pixels on
-    bright stars (shot noise, seeing changes, jitter) count for less; ``levels`` and
-    ``sigmas`` are each frame's sky level and noise (ADU).
+    ``model`` (ADU above each frame's own sky level) is the per-pixel median of all frames,
+    the picture of the static sky. Residuals are taken against ``references[block[i]]``:
+    the median of the frames at least one time block away from frame i, so a slow mover
+    (which a median of all frames partly keeps) is elsewhere in every frame of its
+    reference. ``noise_weight`` (>= 1) is the per-pixel noise relative to the sky's, from a
+    fit of the temporal scatter to the model's brightness and gradient (shot noise of
+    stars, seeing and jitter residuals), so star pixels count for less and a mover cannot
+    raise the weight of its own path. ``levels`` and ``sigmas`` are each frame's sky level
+    and noise (ADU).
     """
 
     model: np.ndarray
+    references: np.ndarray
+    block: np.ndarray
     noise_weight: np.ndarray
     levels: np.ndarray
     sigmas: np.ndarray
+    noise_fit: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 def _band_rows(n_frames: int, nx: int, memory_bytes: int) -> int:
-    # The band of all frames plus the median's working copies, about three times the band.
+    # The band of all frames plus the medians' working copies, about three times the band.
     return int(max(8, min(4096, memory_bytes // max(1, 3 * 4 * n_frames * nx))))
+
+
+def reference_blocks(n_used: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Time blocks of the used frames and, per block, the used-frame positions of its reference.
+
+    Six blocks (fewer for short sequences); a block's reference is every block at least two
+    away, so a frame and its reference are a sixth of the sequence apart or more.
+    """
+    n_blocks = int(min(6, max(1, n_used // 4)))
+    block = np.minimum(np.arange(n_used) * n_blocks // max(n_used, 1), n_blocks - 1)
+    refs = []
+    for g in range(n_blocks):
+        gap = 2 if n_blocks >= 4 else 1
+        chosen = np.abs(block - g) >= gap
+        refs.append(np.flatnonzero(chosen) if n_blocks > 1 else np.arange(n_used))
+    return block, refs
+
+
+def _fit_noise(model: np.ndarray, grad2: np.ndarray, spread: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares ``spread^2 = a + b model + c grad^2`` with outliers (movers, hits) clipped."""
+    design = np.column_stack([np.ones_like(model), np.clip(model, 0, None), grad2])
+    target = spread**2
+    keep = np.isfinite(target)
+    coef = np.array([np.median(target[keep]), 0.0, 0.0])
+    for _ in range(3):
+        coef, *_ = np.linalg.lstsq(design[keep], target[keep], rcond=None)
+        predicted = design @ coef
+        keep = np.isfinite(target) & (np.abs(target - predicted) < 3.0 * np.maximum(predicted, 1e-6))
+    a, b, c = (float(v) for v in coef)
+    return max(a, 1e-12), max(b, 0.0), max(c, 0.0)
 
 
 def static_sky(frames: FrameSet, use: np.ndarray, memory_bytes: int = 512 * 2**20,
                progress: Progress | None = None) -> StaticSky:
-    """Per-pixel median and robust temporal scatter of the frames in ``use``, band by band.
+    """Per-pixel medians (all frames, and each time block's reference) and the noise model.
 
     Parameters
     ----------
@@ -111,29 +149,40 @@ def static_sky(frames: FrameSet, use: np.ndarray, memory_bytes: int = 512 * 2**2
     if not np.all(np.isfinite(sigmas)) or np.any(sigmas[use] <= 0):
         raise MoverError("a frame has no finite pixels or no noise; is it blank or saturated?")
     ny, nx = frames.shape
-    model = np.zeros((ny, nx), np.float32)
-    spread = np.zeros((ny, nx), np.float32)
     index = np.flatnonzero(use)
+    block_of_used, refs = reference_blocks(index.size)
+    model = np.zeros((ny, nx), np.float32)
+    references = np.zeros((len(refs), ny, nx), np.float32)
+    samples = []
     rows = _band_rows(index.size, nx, memory_bytes)
     for r0 in range(0, ny, rows):
         r1 = min(ny, r0 + rows)
         band = np.stack([frames.rows(i, r0, r1) - np.float32(levels[i]) for i in index])
+        finite = np.isfinite(band).all()
         # nanmedian is ten times slower than a partition: only registration voids need it.
-        median = median_first_axis if np.isfinite(band).all() else np.nanmedian
+        median = median_first_axis if finite else np.nanmedian
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (registration voids)
+            for g, ref in enumerate(refs):
+                references[g, r0:r1] = np.nan_to_num(median(band[ref], axis=0))
             med = median(band, axis=0)
-            np.subtract(band, med, out=band)
-            np.abs(band, out=band)
-            mad = median(band, axis=0)
+            # The scatter only feeds a smooth fit: every fourth column is plenty.
+            sub = np.abs(band[:, :, ::4] - med[:, ::4])
+            mad = (median if finite else np.nanmedian)(sub, axis=0) * MAD_TO_SIGMA
         model[r0:r1] = np.nan_to_num(med)
-        spread[r0:r1] = np.nan_to_num(mad * MAD_TO_SIGMA, nan=np.inf)
+        samples.append((r0, r1, mad))
         if progress:
             progress("static sky", r1, ny)
-    typical = float(np.median(spread[np.isfinite(spread)])) or 1.0
-    # A median of ~20 values scatters by ~15 %: smooth before trusting it as a weight.
-    weight = ndimage.maximum_filter(ndimage.median_filter(np.minimum(spread, 1e6 * typical), 3), 3) / typical
-    return StaticSky(model, np.maximum(weight, 1.0).astype(np.float32), levels, sigmas)
+    gy, gx = np.gradient(model)
+    grad2 = gx * gx + gy * gy
+    m_s = np.concatenate([model[r0:r1, ::4].ravel() for r0, r1, _ in samples])
+    g_s = np.concatenate([grad2[r0:r1, ::4].ravel() for r0, r1, _ in samples])
+    s_s = np.concatenate([mad.ravel() for _, _, mad in samples])
+    a, b, c = _fit_noise(m_s, g_s, s_s)
+    weight = np.sqrt(1.0 + (b * np.clip(model, 0, None) + c * grad2) / a).astype(np.float32)
+    # Rejected frames take the reference of the used frame nearest in order.
+    nearest = np.clip(np.searchsorted(index, np.arange(n)), 0, index.size - 1)
+    return StaticSky(model, references, block_of_used[nearest], weight, levels, sigmas, (a, b, c))
 
 
 def median_first_axis(values: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -216,9 +265,9 @@ def new_cube(shape: tuple[int, int, int], memory_bytes: int) -> tuple[np.ndarray
 
 
 def residual(frames: FrameSet, sky: StaticSky, i: int) -> np.ndarray:
-    """Frame ``i`` minus its sky level and the static model (ADU); NaN (voids) become 0."""
+    """Frame ``i`` minus its sky level and its block's reference (ADU); NaN (voids) become 0."""
     ny = frames.shape[0]
-    data = frames.rows(i, 0, ny) - np.float32(sky.levels[i]) - sky.model
+    data = frames.rows(i, 0, ny) - np.float32(sky.levels[i]) - sky.references[sky.block[i]]
     return np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
 
 

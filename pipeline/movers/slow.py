@@ -66,7 +66,7 @@ def _weighted_line(t: np.ndarray, values: np.ndarray, sigma: np.ndarray) -> tupl
 
 
 def slow_movers(bins: np.ndarray, bin_t: np.ndarray, bin_counts: np.ndarray, sigma_adu: float,
-                fwhm_px: float, t_ref: float, v_max: float = 0.8, min_motion_px: float = 0.6,
+                fwhm_px: float, t_ref: float, v_max: float = 0.8, min_motion_px: float = 1.0,
                 detect_snr: float = 6.0, z_threshold: float = 6.5, border: int = 8,
                 noise_scale: float = 1.0, jitter_px: float = 0.05) -> tuple[np.ndarray, dict]:
     """Sources of the mean stack that drift linearly across the time-bin stacks.
@@ -120,7 +120,7 @@ def slow_movers(bins: np.ndarray, bin_t: np.ndarray, bin_counts: np.ndarray, sig
     z = np.hypot(zx, zy)
     span = float(bin_t.max() - bin_t.min())
     motion = np.hypot(bx, by) * span
-    linear = chi_red / scale**2 < 4.0
+    linear = chi_red / scale**2 < 3.0
     good = (z > z_threshold) & (motion >= min_motion_px) & (np.hypot(bx, by) <= v_max) & linear
     out = np.zeros(int(good.sum()), TRACK_DTYPE)
     out["x"], out["y"], out["vx"], out["vy"] = ax[good], ay[good], bx[good], by[good]

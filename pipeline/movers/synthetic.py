@@ -77,9 +77,9 @@ def random_movers(n: int, shape: tuple[int, int], n_frames: int, rng: np.random.
         span_x, span_y = out["vx"][i] * (n_frames - 1), out["vy"][i] * (n_frames - 1)
         lo_x, hi_x = margin - min(0, span_x), nx - 1 - margin - max(0, span_x)
         lo_y, hi_y = margin - min(0, span_y), ny - 1 - margin - max(0, span_y)
-        # A track longer than the frame starts so it crosses the middle.
-        out["x"][i] = rng.uniform(lo_x, hi_x) if hi_x > lo_x else nx / 2 - span_x / 2
-        out["y"][i] = rng.uniform(lo_y, hi_y) if hi_y > lo_y else ny / 2 - span_y / 2
+        # A track longer than the frame starts so its middle falls inside the frame.
+        out["x"][i] = rng.uniform(lo_x, hi_x) if hi_x > lo_x else rng.uniform(margin, nx - 1 - margin) - span_x / 2
+        out["y"][i] = rng.uniform(lo_y, hi_y) if hi_y > lo_y else rng.uniform(margin, ny - 1 - margin) - span_y / 2
     return out
 
 

@@ -166,15 +166,13 @@ def _grid_chunk(args) -> tuple[np.ndarray, np.ndarray]:
 
 
 def grid_search(cube: np.ndarray, t: np.ndarray, used: np.ndarray, t_ref: float, fwhm_px: float,
-                v_min: float, v_max: float, threshold: float = 5.0, max_candidates: int = 3000,
+                v_min: float, v_max: float, threshold: float = 5.0, max_candidates: int = 20000,
                 workers: int = 1) -> tuple[np.ndarray, dict]:
     """Shift-and-stack over a square velocity grid with ``v_min <= |v| <= v_max`` (px/frame).
 
     Returns candidate trajectories (``TRACK_DTYPE``, reference time ``t_ref``) whose coarse
     score exceeds ``threshold``, and a summary (grid size, step).
     """
-    from pipeline.movers.detect import local_peaks
-
     coarse, bin_t = coarse_stack(cube, t, used, v_max)
     span = float(t[used].max() - t[used].min())
     dv = velocity_step(fwhm_px, span)
@@ -210,16 +208,18 @@ def grid_search(cube: np.ndarray, t: np.ndarray, used: np.ndarray, t_ref: float,
     norm = best / np.float32(spread if spread > 0 else 1.0)
     edge = pad
     norm[:edge], norm[-edge:], norm[:, :edge], norm[:, -edge:] = 0, 0, 0, 0
-    peaks = local_peaks(norm, threshold, size=3, max_peaks=max_candidates)
-    out = np.zeros(len(peaks), TRACK_DTYPE)
-    if len(peaks):
-        cx, cy = peaks[:, 0].astype(int), peaks[:, 1].astype(int)
-        iv = index[cy, cx]
-        out["vx"], out["vy"] = vx[iv], vy[iv]
-        # Bin (cx, cy) covers full-resolution pixels 2c and 2c+1: its centre is 2c + 0.5.
-        out["x"], out["y"] = 2.0 * cx + 0.5, 2.0 * cy + 0.5
-        out["score"] = peaks[:, 2]
-        out["source"] = "grid"
+    # Every pixel above threshold, not only local maxima: a neighbour's best velocity may be
+    # a noise-lifted wrong one that would hide the right one under non-maximum suppression.
+    cy, cx = np.nonzero(norm > threshold)
+    order = np.argsort(norm[cy, cx])[::-1][:max_candidates]
+    cy, cx = cy[order], cx[order]
+    out = np.zeros(cy.size, TRACK_DTYPE)
+    iv = index[cy, cx]
+    out["vx"], out["vy"] = vx[iv], vy[iv]
+    # Bin (cx, cy) covers full-resolution pixels 2c and 2c+1: its centre is 2c + 0.5.
+    out["x"], out["y"] = 2.0 * cx + 0.5, 2.0 * cy + 0.5
+    out["score"] = norm[cy, cx]
+    out["source"] = "grid"
     return out, {"velocities": int(vx.size), "step_px_per_frame": dv, "bins": int(len(bin_t)),
                  "coarse_noise": float(spread)}
 
