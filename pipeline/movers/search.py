@@ -51,7 +51,8 @@ class MoverOptions:
 
     ``fwhm_px`` None measures it on the static sky; ``grid_max_rate`` is where the velocity
     grid hands over to pair seeds, ``max_rate`` the fastest synthetic-tracking rate and
-    ``link_max_rate`` the linker's; ``workers`` > 1 runs the grid in a process pool;
+    ``link_max_rate`` the linker's; ``max_star_fraction`` vetoes trajectories that spend
+    that fraction of the frames on bright stars; ``workers`` > 1 runs the grid in a process pool;
     ``memory_bytes`` bounds one band of all frames and the in-memory SNR cube.
     """
 
@@ -65,6 +66,7 @@ class MoverOptions:
     min_frames_fraction: float = 0.4
     streak_threshold: float = 3.0
     slow_z: float = 6.5
+    max_star_fraction: float = 0.6
     border_px: int = 6
     workers: int = 1
     memory_bytes: int = 1024 * 2**20
@@ -251,7 +253,8 @@ def _search(fs, times, wcs, options, headers, names, progress, clock) -> MoverRe
         found.append(cand)
         clock["seed"] = _time.perf_counter()
     tracks = np.concatenate(found) if found else np.zeros(0, TRACK_DTYPE)
-    tracks = _confirm(cube, t, used, t_ref, tracks, dv, fwhm, th, options, ny, nx)
+    on_stars = bright_star_mask(sky.model, float(np.median(sky.sigmas[used])), fwhm)
+    tracks = _confirm(cube, t, used, t_ref, tracks, dv, fwhm, th, options, ny, nx, on_stars)
     if "link" in options.searches:
         linked = link_detections(peaks, t, used, t_ref, min_step_px=max(1.5, 3 * jitter),
                                  max_rate=options.link_max_rate, tolerance_px=max(2.0, 3 * jitter + fwhm / 2),
@@ -298,7 +301,7 @@ def _search(fs, times, wcs, options, headers, names, progress, clock) -> MoverRe
                        stack_image, names)
 
 
-def _confirm(cube, t, used, t_ref, tracks, dv, fwhm, th, options, ny, nx):
+def _confirm(cube, t, used, t_ref, tracks, dv, fwhm, th, options, ny, nx, stars=None):
     """Score candidates along their whole trajectory, refine the promising ones, keep the confirmed."""
     if len(tracks) == 0:
         return tracks
@@ -315,7 +318,33 @@ def _confirm(cube, t, used, t_ref, tracks, dv, fwhm, th, options, ny, nx):
     mean = refined["score"] / np.sqrt(np.maximum(refined["n"], 1))
     ok = ((refined["score"] >= th.score) & (refined["half1"] >= th.half) & (refined["half2"] >= th.half)
           & (refined["n"] >= need) & (refined["median"] >= th.evenness * mean))
+    if stars is not None:
+        ok &= _time_on_stars(refined, t - t_ref, used, stars) < options.max_star_fraction
     return merge_duplicates(refined[ok], fwhm, dv)
+
+
+def bright_star_mask(model: np.ndarray, sigma_adu: float, fwhm: float, snr: float = 100.0) -> np.ndarray:
+    """Pixels of the static sky within one FWHM of a star brighter than ``snr`` in a single frame.
+
+    Seeing and jitter leave residuals there in every frame, with the same pattern on every
+    star, which a slow trajectory can string together (JTransient's master-star veto).
+    """
+    from scipy import ndimage
+
+    single, _ = matched_filter(model, sigma_adu, np.ones_like(model), gaussian_sigma(fwhm), 0, scale=1.0)
+    return ndimage.binary_dilation(single > snr, iterations=int(np.ceil(fwhm)))
+
+
+def _time_on_stars(tracks: np.ndarray, t_rel: np.ndarray, used: np.ndarray, stars: np.ndarray) -> np.ndarray:
+    """Fraction of each trajectory's used frames spent on the bright-star mask."""
+    ny, nx = stars.shape
+    frames = np.flatnonzero(used)
+    on = np.zeros(len(tracks))
+    for k in frames:
+        px = np.clip(np.rint(tracks["x"] + tracks["vx"] * t_rel[k]).astype(np.intp), 0, nx - 1)
+        py = np.clip(np.rint(tracks["y"] + tracks["vy"] * t_rel[k]).astype(np.intp), 0, ny - 1)
+        on += stars[py, px]
+    return on / max(frames.size, 1)
 
 
 def _shadow_fraction(track: Track, other: Track, radius: float) -> float:

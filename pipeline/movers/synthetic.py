@@ -83,18 +83,18 @@ def random_movers(n: int, shape: tuple[int, int], n_frames: int, rng: np.random.
     return out
 
 
-def make_mover_sequence(
+def iter_mover_frames(
     n_frames: int = 24, shape: tuple[int, int] = (256, 256), movers: np.ndarray | None = None, seed: int = 0,
     n_stars: int = 150, fwhm: float = 3.0, sky: float = 200.0, read_noise: float = 5.0, gain: float = 1.0,
     star_flux: tuple[float, float] = (1e3, 2e5), jitter_px: float = 0.05, hot_pixel_fraction: float = 2e-4,
     cosmic_rays_per_frame: int = 5, trail_frames: tuple[int, ...] = (), cadence_s: float = 60.0,
     exposure_s: float = 50.0, start: datetime = datetime(2026, 12, 6, 1, 0, 0, tzinfo=UTC),
     wcs_center: tuple[float, float] | None = (45.0, 20.0), scale_arcsec: float = 1.5,
-) -> MoverSequence:
-    """Render an aligned sequence with movers, stars, hot pixels, cosmic rays and trails.
+):
+    """Yield ``(image, header, trail_mask or None)`` frame by frame (see :func:`make_mover_sequence`).
 
-    ``movers`` (``MOVER_DTYPE``, the ``flux`` column filled in here from ``snr``) gives each
-    mover's position at frame 0 and its rate (px/frame); their PSF is the stars'.
+    The first item yielded is the truth: ``(movers with flux filled in, wcs, sigma_adu)``;
+    a long sequence can be written to disk without holding it in memory.
     """
     rng = np.random.default_rng(seed)
     ny, nx = shape
@@ -105,7 +105,8 @@ def make_mover_sequence(
     movers["flux"] = [flux_for_snr(s, sigma_adu, fwhm, gain) for s in movers["snr"]]
     n_hot = int(round(hot_pixel_fraction * ny * nx))
     hot = np.column_stack([rng.integers(0, ny, n_hot), rng.integers(0, nx, n_hot)])
-    frames, headers, trails = [], [], {}
+    wcs = make_wcs(*wcs_center, scale_arcsec, shape) if wcs_center else None
+    yield movers, wcs, sigma_adu
     for k in range(n_frames):
         sky_part = static
         if jitter_px > 0:
@@ -121,17 +122,34 @@ def make_mover_sequence(
         inject_hot_pixels(image, hot, 3000.0)
         if cosmic_rays_per_frame:
             inject_cosmic_rays(image, cosmic_rays_per_frame, rng)
-        if k in trail_frames:
-            trails[k] = inject_trail(image, rng, amplitude_adu=300.0, width_px=2.0)
-        frames.append(image)
+        trail = inject_trail(image, rng, amplitude_adu=300.0, width_px=2.0) if k in trail_frames else None
         begin = start + timedelta(seconds=k * cadence_s)
         header = fits.Header({"DATE-OBS": begin.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3], "EXPTIME": exposure_s})
-        headers.append(header)
-    wcs = make_wcs(*wcs_center, scale_arcsec, shape) if wcs_center else None
-    if wcs is not None:
-        for header in headers:
+        if wcs is not None:
             header.update(wcs.to_header())
-    return MoverSequence(frames, np.arange(n_frames) * cadence_s, headers, movers, tuple(trail_frames), trails,
+        yield image, header, trail
+
+
+def make_mover_sequence(n_frames: int = 24, shape: tuple[int, int] = (256, 256), movers: np.ndarray | None = None,
+                        seed: int = 0, trail_frames: tuple[int, ...] = (), cadence_s: float = 60.0,
+                        fwhm: float = 3.0, **options) -> MoverSequence:
+    """Render an aligned sequence with movers, stars, hot pixels, cosmic rays and trails.
+
+    ``movers`` (``MOVER_DTYPE``, the ``flux`` column filled in here from ``snr``) gives each
+    mover's position at frame 0 and its rate (px/frame); their PSF is the stars'. Other
+    options (star density, sky, noise, jitter, hot pixels, cosmic rays, WCS) are those of
+    :func:`iter_mover_frames`.
+    """
+    frames = iter_mover_frames(n_frames, shape, movers, seed, fwhm=fwhm, trail_frames=trail_frames,
+                               cadence_s=cadence_s, **options)
+    truth, wcs, sigma_adu = next(frames)
+    images, headers, trails = [], [], {}
+    for k, (image, header, trail) in enumerate(frames):
+        images.append(image)
+        headers.append(header)
+        if trail is not None:
+            trails[k] = trail
+    return MoverSequence(images, np.arange(n_frames) * cadence_s, headers, truth, tuple(trail_frames), trails,
                          wcs, fwhm, sigma_adu)
 
 

@@ -15,6 +15,7 @@ peaks half a sequence apart (seeds), each scored along its whole trajectory.
 """
 from __future__ import annotations
 
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -36,7 +37,7 @@ class TrackThresholds:
     """
 
     score: float = 7.0
-    half: float = 3.5
+    half: float = 3.0
     clip: float = 4.0
     evenness: float = 0.4
 
@@ -66,18 +67,21 @@ def sample_maps(cube: np.ndarray, t: np.ndarray, used: np.ndarray, x: np.ndarray
     return values, inside
 
 
-def score_values(values: np.ndarray, inside: np.ndarray, clip: float) -> np.ndarray:
+def score_values(values: np.ndarray, inside: np.ndarray, clip: float, floor: float = 2.0) -> np.ndarray:
     """Scores of sampled trajectories: structured rows ``(score, half1, half2, n, median)``.
 
     Each frame's value is clipped at ``max(clip, 2 x the track's median)``, so a bright
-    mover keeps its full score while a single-frame outlier adds at most ``clip``.
+    mover keeps its full score while a single-frame outlier adds at most ``clip``; and at
+    ``-floor`` below.
     """
     n = inside.sum(axis=1)
     masked = np.where(inside, values, np.nan)
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # trajectories wholly outside the frame
         med = np.nanmedian(masked, axis=1)
     ceiling = np.maximum(clip, 2.0 * np.nan_to_num(med))[:, None]
-    clipped = np.where(inside, np.minimum(values, ceiling), 0.0)
+    # A floor too: a mover crossing a star's over-subtracted core should not be dragged down.
+    clipped = np.where(inside, np.clip(values, -floor, ceiling), 0.0)
     half = values.shape[1] // 2
     n1, n2 = inside[:, :half].sum(axis=1), inside[:, half:].sum(axis=1)
     with np.errstate(all="ignore"):
