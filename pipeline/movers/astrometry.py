@@ -53,19 +53,21 @@ class TrackFit:
 
 
 def substack(read: StampReader, frames: np.ndarray, t: np.ndarray, x: float, y: float, vx: float, vy: float,
-             t_ref: float, half: int, shape: tuple[int, int]) -> tuple[np.ndarray, float, float]:
+             t_ref: float, half: int, shape: tuple[int, int],
+             bounds: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, float, float]:
     """Median of stamps shifted so the predicted mover sits at the stamp centre.
 
-    Returns the stack (size ``2 half + 1``) and the mean predicted position (x, y) it is centred on.
+    Returns the stack (size ``2 half + 1``) and the mean predicted position (x, y) it is centred
+    on; stamps reaching outside ``bounds`` (row0, col0, row1, col1; default the frame) are skipped.
     """
     size = 2 * half + 1
     stamps = []
     px_all, py_all = [], []
-    ny, nx = shape
+    row0, col0, row1, col1 = bounds if bounds is not None else (0, 0, *shape)
     for k in frames:
         px, py = x + vx * (t[k] - t_ref), y + vy * (t[k] - t_ref)
         ix, iy = int(np.floor(px)), int(np.floor(py))
-        if ix - half - 1 < 0 or iy - half - 1 < 0 or ix + half + 2 >= nx or iy + half + 2 >= ny:
+        if ix - half - 1 < col0 or iy - half - 1 < row0 or ix + half + 2 >= col1 or iy + half + 2 >= row1:
             continue
         stamp = read(int(k), iy - half - 1, ix - half - 1, size + 2)
         shifted = ndimage.shift(stamp, (-(py - iy), -(px - ix)), order=1, mode="nearest")
@@ -80,7 +82,7 @@ def substack(read: StampReader, frames: np.ndarray, t: np.ndarray, x: float, y: 
 
 def fit_track(read: StampReader, t: np.ndarray, used: np.ndarray, x: float, y: float, vx: float, vy: float,
               t_ref: float, fwhm_px: float, sigma_adu: np.ndarray, shape: tuple[int, int],
-              iterations: int = 3) -> TrackFit:
+              iterations: int = 3, bounds: tuple[int, int, int, int] | None = None) -> TrackFit:
     """Refine a trajectory by centroiding its first- and second-half sub-stacks.
 
     ``read(frame, row0, col0, size)`` returns the residual (sky- and star-subtracted) stamp
@@ -95,7 +97,7 @@ def fit_track(read: StampReader, t: np.ndarray, used: np.ndarray, x: float, y: f
     for _ in range(iterations):
         points, sigmas, snrs, times, fluxes = [], [], [], [], []
         for part in halves:
-            stack, cx0, cy0 = substack(read, part, t, *state, t_ref, half, shape)
+            stack, cx0, cy0 = substack(read, part, t, *state, t_ref, half, shape, bounds)
             if not np.isfinite(cx0):
                 return TrackFit(*map(float, state), t_ref, t_ref - 1, t_ref + 1, np.inf, np.inf, 0.0, 0.0)
             cx, cy, flux = windowed_centroids(stack[None], np.array([half]), np.array([half]), fwhm_px)
@@ -115,6 +117,58 @@ def fit_track(read: StampReader, t: np.ndarray, used: np.ndarray, x: float, y: f
         state = np.array([x1 + a * (x2 - x1), y1 + a * (y2 - y1), vx_new, vy_new])
     return TrackFit(*map(float, state), t_ref, times[0], times[1], sigmas[0], sigmas[1], snrs[0], snrs[1],
                     float(np.mean(fluxes)))
+
+
+def fit_track_in_scene(read_light: StampReader, t: np.ndarray, used: np.ndarray, x: float, y: float, vx: float,
+                       vy: float, t_ref: float, fwhm_px: float, sigma_adu: np.ndarray, shape: tuple[int, int],
+                       iterations: int = 3) -> TrackFit:
+    """Refine a slow mover's trajectory with the static sky re-estimated without it.
+
+    A mover that moves only a few PSF widths leaves part of itself in any median of the
+    frames, and its residual centroid is pulled away from that imprint. Here the local sky
+    under the track is the median of the frames *minus the fitted mover*, and the mover is
+    fitted again on frames minus that sky (scene modelling, a few rounds).
+    ``read_light(frame, row0, col0, size)`` gives the sky-subtracted frame (stars included).
+    """
+    frames = np.flatnonzero(used)
+    ny, nx = shape
+    px, py = x + vx * (t[frames] - t_ref), y + vy * (t[frames] - t_ref)
+    margin = int(np.ceil(4 * fwhm_px)) + 2
+    r0, c0 = max(0, int(np.floor(py.min())) - margin), max(0, int(np.floor(px.min())) - margin)
+    r1, c1 = min(ny, int(np.ceil(py.max())) + margin + 1), min(nx, int(np.ceil(px.max())) + margin + 1)
+    size = max(r1 - r0, c1 - c0)
+    r0, c0 = max(0, min(r0, ny - size)), max(0, min(c0, nx - size))
+    light = {int(k): read_light(int(k), r0, c0, size) for k in frames}
+    sky = np.median([light[int(k)] for k in frames], axis=0)
+    fit = TrackFit(x, y, vx, vy, t_ref, t_ref - 1, t_ref + 1, np.inf, np.inf, 0.0, 0.0)
+    for _ in range(iterations):
+        def read(k, rr, cc, n, _sky=sky):
+            return (light[k] - _sky)[rr - r0:rr - r0 + n, cc - c0:cc - c0 + n]
+
+        fit = fit_track(read, t, used, fit.x, fit.y, fit.vx, fit.vy, t_ref, fwhm_px, sigma_adu, shape,
+                        iterations=2, bounds=(r0, c0, r0 + sky.shape[0], c0 + sky.shape[1]))
+        if not np.isfinite(fit.flux_adu) or fit.flux_adu <= 0:
+            break
+        # The mover's own image (its stack along the motion) is the model subtracted from
+        # each frame: no PSF shape to assume, so no wings left behind in the sky.
+        half = int(np.ceil(3 * fwhm_px))
+        stamp, _, _ = substack(read, frames, t, fit.x, fit.y, fit.vx, fit.vy, t_ref, half, shape,
+                               (r0, c0, r0 + sky.shape[0], c0 + sky.shape[1]))
+        stamp = np.clip(stamp, 0, None)
+        without = []
+        for k in frames:
+            mx, my = fit.position(t[k])
+            ix, iy = int(np.floor(mx)), int(np.floor(my))
+            model = np.zeros_like(sky)
+            placed = ndimage.shift(np.pad(stamp, 1), (my - iy, mx - ix), order=1)
+            rr, cc = iy - half - 1 - r0, ix - half - 1 - c0
+            a0, b0 = max(0, rr), max(0, cc)
+            a1, b1 = min(model.shape[0], rr + placed.shape[0]), min(model.shape[1], cc + placed.shape[1])
+            if a1 > a0 and b1 > b0:
+                model[a0:a1, b0:b1] = placed[a0 - rr:a1 - rr, b0 - cc:b1 - cc]
+            without.append(light[int(k)] - model)
+        sky = np.median(without, axis=0)
+    return fit
 
 
 def pixel_to_sky(wcs, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

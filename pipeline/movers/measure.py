@@ -7,6 +7,7 @@ from pipeline.movers.astrometry import (
     StampReader,
     TrackFit,
     fit_track,
+    fit_track_in_scene,
     great_circle_fit,
     pixel_scale_arcsec,
     pixel_to_sky,
@@ -15,26 +16,35 @@ from pipeline.movers.search import Track
 from pipeline.movers.sequence import SequenceTimes, gaussian_sigma
 from pipeline.movers.tracking import sample_maps
 
+# Tracks moving less than this many FWHM over the sequence are fitted with the sky
+# re-estimated without them (a median of the frames keeps part of a slow mover).
+SCENE_MOTION_FWHM = 6.0
+
 
 def measure_track(row: np.void, read: StampReader, cube: np.ndarray, t: np.ndarray, used: np.ndarray,
                   t_ref: float, fwhm_px: float, sigmas: np.ndarray, shape: tuple[int, int],
                   times: SequenceTimes, names: list[str], wcs=None, bins: np.ndarray | None = None,
-                  bin_t: np.ndarray | None = None) -> Track:
+                  bin_t: np.ndarray | None = None, read_light: StampReader | None = None) -> Track:
     """Positions (0-based px, and RA/Dec with a WCS) of a trajectory in every used frame.
 
-    Residual-based tracks are refined on their half-sequence sub-stacks; slow tracks (found
-    in the time-bin stacks, ``bins`` given) keep their drift fit, with errors from the
-    stack SNR.
+    Residual-based tracks are refined on their half-sequence sub-stacks (for slow ones, with
+    the local sky re-estimated without the mover: ``read_light`` gives sky-subtracted
+    stamps); tracks of the drifting-centroid search (``bins`` given) keep their drift fit,
+    with errors from the stack SNR.
     """
     psf = gaussian_sigma(fwhm_px)
     fit = None
-    if bins is None:
-        fit = fit_track(read, t, used, float(row["x"]), float(row["y"]), float(row["vx"]), float(row["vy"]),
-                        t_ref, fwhm_px, sigmas, shape)
+    frames = np.flatnonzero(used)
+    motion = float(np.hypot(row["vx"], row["vy"]) * np.ptp(t[frames]))
+    start = (float(row["x"]), float(row["y"]), float(row["vx"]), float(row["vy"]))
+    if bins is None and read_light is not None and motion < SCENE_MOTION_FWHM * fwhm_px:
+        fit = fit_track_in_scene(read_light, t, used, *start, t_ref, fwhm_px, sigmas, shape, iterations=8)
+    elif bins is None:
+        fit = fit_track(read, t, used, *start, t_ref, fwhm_px, sigmas, shape)
+    if fit is not None:
         moved = np.hypot(fit.x - row["x"], fit.y - row["y"])
         if not np.isfinite(fit.sigma1) or min(fit.snr1, fit.snr2) < 2.0 or moved > 2.0 * fwhm_px:
             fit = None  # the sub-stacks cannot improve on the search's own estimate
-    frames = np.flatnonzero(used)
     if fit is None:
         half_t = (float(np.mean(t[frames[: frames.size // 2]])), float(np.mean(t[frames[frames.size // 2:]])))
         per_half = max(float(row["score"]) / np.sqrt(2.0), 1.0)

@@ -277,10 +277,13 @@ def _search(fs, times, wcs, options, headers, names, progress, clock) -> MoverRe
         return (fs.rows(k, r0, r0 + size)[:, c0:c0 + size] - np.float32(sky.levels[k])
                 - sky.references[sky.block[k], r0:r0 + size, c0:c0 + size])
 
+    def read_light(k, r0, c0, size):
+        return fs.rows(k, r0, r0 + size)[:, c0:c0 + size] - np.float32(sky.levels[k])
+
     from pipeline.movers.measure import measure_track
 
     result_tracks = [measure_track(row, read, cube, t, used, t_ref, fwhm, sky.sigmas, (ny, nx), seq_times,
-                                   names, wcs, bins if row["source"] == "slow" else None, bin_t)
+                                   names, wcs, bins if row["source"] == "slow" else None, bin_t, read_light)
                      for row in tracks]
     result_tracks = _distinct(result_tracks, fwhm, dv)
     clock["astrometry"] = _time.perf_counter()
