@@ -88,12 +88,27 @@ def run_movers(args: argparse.Namespace) -> int:
                             "pass it with --wcs FILE)")
     options = MoverOptions(fwhm_px=args.fwhm, workers=args.workers, max_rate=args.max_rate,
                            thresholds=TrackThresholds(score=args.threshold))
+    tuned = None
+    if args.autotune:
+        from dataclasses import replace
+
+        from pipeline.movers.autotune import autotune
+
+        if not args.quiet:
+            print("auto-tune: injecting movers into a crop of the frames ...", file=sys.stderr)
+        tuned = autotune([str(p) for p in paths], options=options, fwhm_px=args.fwhm)
+        options = replace(options, thresholds=tuned.thresholds)
+        best = next(row for row in tuned.curve if row["score"] == tuned.thresholds.score)
+        print(f"auto-tune: score threshold {tuned.thresholds.score:g} (recall {best['recall']:.0%} of "
+              f"{tuned.injected} injected, {best['false_tracks']} other tracks in the crop)", file=sys.stderr)
     progress = _Progress(args.quiet)
     try:
         result = find_movers([str(p) for p in paths], wcs=wcs, options=options, progress=progress)
     finally:
         progress.close()
     record = result_json(result, wcs)
+    if tuned is not None:
+        record["parameters"]["autotune"] = tuned.as_dict()
     write_json(args.json, record)
     movers = sum(t["kind"] == "mover" for t in record["tracks"])
     print(f"{movers} movers and {len(result.streaks)} streaks in {len(paths)} frames "
@@ -131,6 +146,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fwhm", type=positive_float, help="PSF FWHM (px); measured when omitted")
     p.add_argument("--threshold", type=positive_float, default=7.0, help="track score threshold (SNR, default 7)")
     p.add_argument("--max-rate", type=positive_float, default=12.0, help="fastest synthetic-tracking rate (px/frame)")
+    p.add_argument("--autotune", action="store_true",
+                   help="choose the threshold by injecting movers into a crop of these frames")
     p.add_argument("--workers", type=positive_int, default=1, help="processes for the velocity grid")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run_movers)

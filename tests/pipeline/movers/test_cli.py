@@ -4,6 +4,7 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
+from astropy.io import fits
 from PIL import Image
 
 from pipeline.__main__ import main
@@ -67,6 +68,15 @@ def test_movers_command_writes_json_report_mpc_and_ades(folder, tmp_path, capsys
     assert len(root.findall("obsBlock/obsData/optical")) == 32
 
 
+def test_autotune_flag_records_its_curve(folder, tmp_path, capsys):
+    target = tmp_path / "tuned.json"
+    assert main(["movers", str(folder / "frames"), "--json", str(target), "--autotune", "--quiet"]) == 0
+    assert "auto-tune: score threshold" in capsys.readouterr().err
+    tuned = json.loads(target.read_text())["parameters"]["autotune"]
+    assert tuned["injected"] == 16 and len(tuned["curve"]) == 6
+    assert json.loads(target.read_text())["parameters"]["score_threshold"] == tuned["score"]
+
+
 def test_ades_psv_by_extension(folder, tmp_path):
     target = tmp_path / "obs.psv"
     assert main(["movers", str(folder / "frames"), "--ades", str(target), "--code", "G96", "--quiet"]) == 0
@@ -84,3 +94,9 @@ def test_bad_input(folder, tmp_path, capsys):
     assert "at least 5" in capsys.readouterr().err
     assert main(["movers", str(folder / "frames"), "--mpc", str(tmp_path / "o.mpc"), "--quiet"]) == 2
     assert "XXX code needs" in capsys.readouterr().err
+    plain = tmp_path / "plain"
+    for i, path in enumerate(sorted((folder / "frames").iterdir())[:6]):
+        frame = fits.getdata(path)
+        write_frame(plain / f"p{i}.fits", frame, fits.Header({"EXPTIME": 10.0}))
+    assert main(["movers", str(plain), "--ades", str(tmp_path / "o.xml"), "--code", "G96", "--quiet"]) == 2
+    assert "no WCS" in capsys.readouterr().err
