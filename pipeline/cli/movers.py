@@ -102,10 +102,26 @@ def run_movers(args: argparse.Namespace) -> int:
         print(f"auto-tune: score threshold {tuned.thresholds.score:g} (recall {best['recall']:.0%} of "
               f"{tuned.injected} injected, {best['false_tracks']} other tracks in the crop)", file=sys.stderr)
     progress = _Progress(args.quiet)
+    scratch = None
     try:
+        if args.register:
+            import tempfile
+
+            from pipeline.movers.prepare import register_raw
+
+            scratch = tempfile.TemporaryDirectory(prefix="datas-movers-aligned-")
+            aligned, registration, defects = register_raw([str(p) for p in paths], args.aligned_dir or scratch.name,
+                                                          progress=progress)
+            refused = [r for r in registration if not r["accepted"]]
+            print(f"registered {len(aligned)} of {len(paths)} frames ({int(defects.sum())} detector defects "
+                  f"repaired first)" + (f"; refused: {', '.join(r['file'] for r in refused)}" if refused else ""),
+                  file=sys.stderr)
+            paths = aligned
         result = find_movers([str(p) for p in paths], wcs=wcs, options=options, progress=progress)
     finally:
         progress.close()
+        if scratch is not None and args.report is None:
+            scratch.cleanup()
     record = result_json(result, wcs)
     if tuned is not None:
         record["parameters"]["autotune"] = tuned.as_dict()
@@ -118,6 +134,8 @@ def run_movers(args: argparse.Namespace) -> int:
 
         page = write_report(args.report, result, [str(p) for p in paths])
         print(f"report: {page}", file=sys.stderr)
+        if scratch is not None:
+            scratch.cleanup()
     if args.mpc:
         Path(args.mpc).write_text(mpc_report(record["tracks"], site))
     if args.ades:
@@ -146,6 +164,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fwhm", type=positive_float, help="PSF FWHM (px); measured when omitted")
     p.add_argument("--threshold", type=positive_float, default=7.0, help="track score threshold (SNR, default 7)")
     p.add_argument("--max-rate", type=positive_float, default=12.0, help="fastest synthetic-tracking rate (px/frame)")
+    p.add_argument("--register", action="store_true",
+                   help="the frames are raw: repair detector defects, then register them on the middle frame")
+    p.add_argument("--aligned-dir", help="with --register, keep the aligned frames in this folder")
     p.add_argument("--autotune", action="store_true",
                    help="choose the threshold by injecting movers into a crop of these frames")
     p.add_argument("--workers", type=positive_int, default=1, help="processes for the velocity grid")

@@ -261,6 +261,8 @@ def _search(fs, times, wcs, options, headers, names, progress, clock) -> MoverRe
                                  min_snr=options.link_snr)
         info["link"] = {"tracks": int(len(linked))}
         linked = linked[np.hypot(linked["vx"], linked["vy"]) * span >= 1.5 * fwhm]
+        # Points strung from star to star (residuals of seeing or resampling) are no mover.
+        linked = linked[_time_on_stars(linked, t - t_ref, used, on_stars) < options.max_star_fraction]
         tracks = merge_duplicates(np.concatenate([tracks, linked]), fwhm, dv)
         clock["link"] = _time.perf_counter()
     if "slow" in options.searches:

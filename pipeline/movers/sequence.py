@@ -264,11 +264,18 @@ def new_cube(shape: tuple[int, int, int], memory_bytes: int) -> tuple[np.ndarray
     return np.memmap(path, dtype=np.float32, mode="w+", shape=shape), path
 
 
-def residual(frames: FrameSet, sky: StaticSky, i: int) -> np.ndarray:
-    """Frame ``i`` minus its sky level and its block's reference (ADU); NaN (voids) become 0."""
+def residual(frames: FrameSet, sky: StaticSky, i: int, margin: int = 4) -> np.ndarray:
+    """Frame ``i`` minus its sky level and its block's reference (ADU).
+
+    Registration voids (NaN), and ``margin`` px around them, become 0.
+    """
     ny = frames.shape[0]
     data = frames.rows(i, 0, ny) - np.float32(sky.levels[i]) - sky.references[sky.block[i]]
-    return np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
+    void = ~np.isfinite(data)
+    if void.any():
+        # Resampling rings along the edge of a registration void: blank a margin too.
+        data[ndimage.binary_dilation(void, iterations=margin)] = 0.0
+    return data
 
 
 def matched_filter(res: np.ndarray, sigma_adu: float, weight: np.ndarray, psf_sigma: float,
