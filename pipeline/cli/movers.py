@@ -13,6 +13,7 @@ from pipeline.cli.arguments import positive_float, positive_int
 from pipeline.cli.output import check_writable, write_json
 from pipeline.errors import PipelineError
 from pipeline.fitsio import is_fits_path, read_header
+from pipeline.movers.tracking import TrackThresholds
 
 
 def frame_paths(inputs: list[str]) -> list[Path]:
@@ -71,7 +72,6 @@ def run_movers(args: argparse.Namespace) -> int:
     from pipeline.movers.output import result_json
     from pipeline.movers.search import MoverOptions, find_movers
     from pipeline.movers.submission import Observatory, ades_psv, ades_xml, mpc_report
-    from pipeline.movers.tracking import TrackThresholds
 
     paths = frame_paths(args.inputs)
     site = Observatory(code=args.code.upper(), longitude_deg=args.longitude, latitude_deg=args.latitude,
@@ -162,7 +162,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--zeropoint", type=float, help="magnitude zero point: mag = instrumental + this")
     p.add_argument("--detector", default="CCD", choices=("CCD", "CMO"))
     p.add_argument("--fwhm", type=positive_float, help="PSF FWHM (px); measured when omitted")
-    p.add_argument("--threshold", type=positive_float, default=7.0, help="track score threshold (SNR, default 7)")
+    p.add_argument("--threshold", type=positive_float, default=TrackThresholds.score,
+                   help=f"track score threshold (SNR, default {TrackThresholds.score:g})")
     p.add_argument("--max-rate", type=positive_float, default=12.0, help="fastest synthetic-tracking rate (px/frame)")
     p.add_argument("--register", action="store_true",
                    help="the frames are raw: repair detector defects, then register them on the middle frame")

@@ -44,6 +44,9 @@ from pipeline.movers.tracking import (
 )
 from pipeline.robust import robust_sigma
 
+# A frame whose stars come through at less than this fraction of their usual flux is clouded.
+MIN_TRANSPARENCY = 0.6
+
 
 @dataclass(frozen=True)
 class MoverOptions:
@@ -112,7 +115,6 @@ class MoverResult:
     shape: tuple[int, int]
     stack: np.ndarray | None = None
     names: list[str] = field(default_factory=list)
-    candidates: dict = field(default_factory=dict)
 
 
 def _reject_noisy(sigmas: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -216,6 +218,8 @@ def _search(fs, times, wcs, options, headers, names, progress, clock) -> MoverRe
             cx, cy, flux = windowed_centroids(light[None], stars[:, 0], stars[:, 1], fwhm)
             offsets[i] = np.nanmedian(cx[:, 0] - stars[:, 0]), np.nanmedian(cy[:, 0] - stars[:, 1])
             transparency[i] = float(np.nanmedian(flux[:, 0] / stars[:, 2]))
+        if transparency[i] < MIN_TRANSPARENCY:
+            bin_of[i] = -1  # a clouded frame: out of the stacks as of the searches below
         if bin_of[i] >= 0:
             bins[bin_of[i]] += light
         records.append({"file": names[i], "index": i, "time": seq_times.utc[i], "t_frame": float(t[i]),
@@ -226,7 +230,7 @@ def _search(fs, times, wcs, options, headers, names, progress, clock) -> MoverRe
             progress("residuals", i + 1, n)
     clock["residuals"] = _time.perf_counter()
     # Clouded frames: the stars come through at a fraction of their median-stack flux.
-    for i in np.flatnonzero(used & (transparency < 0.6)):
+    for i in np.flatnonzero(used & (transparency < MIN_TRANSPARENCY)):
         used[i] = False
         reasons[i] = f"stars at {transparency[i]:.0%} of their usual flux (cloud?)"
     jitter = _jitter(offsets[used])
@@ -352,12 +356,15 @@ def _time_on_stars(tracks: np.ndarray, t_rel: np.ndarray, used: np.ndarray, star
     return on / max(frames.size, 1)
 
 
-def _shadow_fraction(track: Track, other: Track, radius: float) -> float:
-    """Fraction of ``track``'s frames in which it passes within ``radius`` px of ``other``."""
+def _shadow_fraction(track: Track, other: Track, radius: float) -> tuple[float, float]:
+    """Fraction of ``track``'s frames, and of its summed SNR, within ``radius`` px of ``other``."""
     theirs = {p["frame"]: (p["x"], p["y"]) for p in other.positions}
-    near = [np.hypot(p["x"] - theirs[p["frame"]][0], p["y"] - theirs[p["frame"]][1]) <= radius
-            for p in track.positions if p["frame"] in theirs]
-    return float(np.sum(near)) / max(len(track.positions), 1)
+    near = np.array([p["frame"] in theirs and np.hypot(p["x"] - theirs[p["frame"]][0],
+                                                       p["y"] - theirs[p["frame"]][1]) <= radius
+                     for p in track.positions], bool)
+    signal = np.clip([p["snr"] for p in track.positions], 0, None)
+    share = float(signal[near].sum() / signal.sum()) if signal.sum() > 0 else 0.0
+    return float(near.mean()) if near.size else 0.0, share
 
 
 def _distinct(tracks: list[Track], fwhm: float, dv: float) -> list[Track]:
@@ -365,14 +372,16 @@ def _distinct(tracks: list[Track], fwhm: float, dv: float) -> list[Track]:
 
     A duplicate is the same mover reached from another seed; a shadow runs along a
     stronger track for a quarter of its frames or more (a trajectory joining pieces of two
-    movers, or a mover's half-rate alias). Movers that cross share a frame or two, not a quarter.
+    movers, or a mover's half-rate alias), or draws a third of its signal from the frames
+    where it crosses one. Movers that cross share a frame or two, and little signal there.
     """
     tracks = sorted(tracks, key=lambda tr: -tr.snr)
     kept: list[Track] = []
     for tr in tracks:
         same = any(np.hypot(tr.x - k.x, tr.y - k.y) <= 2 * fwhm
                    and np.hypot(tr.vx - k.vx, tr.vy - k.vy) <= max(3 * dv, 0.1 * k.rate) for k in kept)
-        shadow = any(_shadow_fraction(tr, k, 2 * fwhm) >= 0.25 for k in kept)
+        shadow = any(frac >= 0.25 or share >= 0.35
+                     for frac, share in (_shadow_fraction(tr, k, 2 * fwhm) for k in kept))
         if not (same or shadow):
             kept.append(tr)
     return kept

@@ -36,8 +36,8 @@ class TrackThresholds:
     per-frame value to the mean (a mover shows in most frames, not in a few).
     """
 
-    score: float = 7.0
-    half: float = 3.0
+    score: float = 7.5
+    half: float = 3.2
     clip: float = 4.0
     evenness: float = 0.4
 
