@@ -68,7 +68,7 @@ class MoverOptions:
     link_snr: float = 5.0
     min_frames_fraction: float = 0.4
     streak_threshold: float = 3.0
-    slow_z: float = 6.5
+    slow_z: float = 5.5
     max_star_fraction: float = 0.6
     border_px: int = 6
     workers: int = 1

@@ -125,3 +125,15 @@ def test_bad_input_is_a_clear_error():
     frames = [rng.normal(100, 5, (64, 64)) for _ in range(6)]
     with pytest.raises(MoverError, match="one distinct finite number"):
         find_movers(frames, times=[0, 1, 1, 2, 3, 4])
+
+
+def test_clouded_frame_is_rejected_with_its_reason():
+    truth = movers([(60.0, 80.0, 2.0, 1.0, 8.0)])
+    seq = make_mover_sequence(12, SHAPE, truth, seed=6)
+    frames = [f.copy() for f in seq.frames]
+    level = np.median(frames[4])
+    frames[4] = (frames[4] - level) * 0.2 + level  # stars (and the mover) dimmed by cloud
+    res = find_movers(frames, headers=seq.headers)
+    assert [r["used"] for r in res.frames].count(False) == 1
+    assert not res.frames[4]["used"] and "cloud" in res.frames[4]["reason"]
+    assert len(res.tracks) == 1 and 4 not in [p["frame"] for p in res.tracks[0].positions]
