@@ -2,8 +2,10 @@
 shift-and-stack, streaks in single frames; positions, MPC/ADES files and an HTML report.
 
 Start at :func:`pipeline.movers.search.find_movers`; :func:`pipeline.movers.output.result_json`
-gives the JSON record the command line and a server task write.
+gives the JSON record the command line writes, and
+:func:`pipeline.movers.output.write_movers_json` writes it for a server task.
 """
+from pipeline.movers.output import result_json, write_movers_json
 from pipeline.movers.search import MoverOptions, MoverResult, Track, find_movers
 
-__all__ = ["MoverOptions", "MoverResult", "Track", "find_movers"]
+__all__ = ["MoverOptions", "MoverResult", "Track", "find_movers", "result_json", "write_movers_json"]

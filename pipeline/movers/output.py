@@ -6,6 +6,8 @@ no DATE-OBS). Streaks are tracks of kind ``"streak"`` with the frame they cross 
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,3 +60,11 @@ def result_json(result: MoverResult, wcs=None) -> dict:
             p["ra"], p["dec"] = float(ra[0]), float(dec[0])
     return _clean({"tracks": tracks + streaks, "frames": result.frames,
                    "parameters": {**result.parameters, "timings_s": result.timings}})
+
+
+def write_movers_json(path: str | Path, result: MoverResult, wcs=None) -> Path:
+    """Write :func:`result_json` to ``path`` (indented, NaN as null); return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result_json(result, wcs), indent=2) + "\n")
+    return path

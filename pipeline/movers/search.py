@@ -68,7 +68,7 @@ class MoverOptions:
     link_snr: float = 5.0
     min_frames_fraction: float = 0.4
     streak_threshold: float = 3.0
-    slow_z: float = 5.5
+    slow_z: float = 6.5
     max_star_fraction: float = 0.6
     border_px: int = 6
     workers: int = 1
@@ -267,6 +267,8 @@ def _search(fs, times, wcs, options, headers, names, progress, clock) -> MoverRe
         linked = linked[np.hypot(linked["vx"], linked["vy"]) * span >= 1.5 * fwhm]
         # Points strung from star to star (residuals of seeing or resampling) are no mover.
         linked = linked[_time_on_stars(linked, t - t_ref, used, on_stars) < options.max_star_fraction]
+        # The same trajectory score (and halves) as the other searches, so "snr" means one thing.
+        linked = score_tracks(cube, t - t_ref, used, linked, th.clip)
         tracks = merge_duplicates(np.concatenate([tracks, linked]), fwhm, dv)
         clock["link"] = _time.perf_counter()
     if "slow" in options.searches:

@@ -99,6 +99,11 @@ def slow_movers(bins: np.ndarray, bin_t: np.ndarray, bin_counts: np.ndarray, sig
     psf = gaussian_sigma(fwhm_px)
     snr, _ = matched_filter(mean, sigma_adu / np.sqrt(n), np.ones_like(mean), psf, border, scale=noise_scale)
     peaks = local_peaks(snr, detect_snr, size=5, max_peaks=20000)
+    # The centroid window must fit inside the frame with room to move.
+    edge = border + 2 * int(np.ceil(2.0 * fwhm_px))
+    ny, nx = mean.shape
+    inside = (peaks[:, 0] >= edge) & (peaks[:, 0] <= nx - 1 - edge) & (peaks[:, 1] >= edge) & (peaks[:, 1] <= ny - 1 - edge)
+    peaks = peaks[inside] if len(peaks) else peaks
     info = {"sources": int(len(peaks))}
     if len(peaks) < 5:
         return np.zeros(0, TRACK_DTYPE), info

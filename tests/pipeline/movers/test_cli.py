@@ -100,3 +100,14 @@ def test_bad_input(folder, tmp_path, capsys):
         write_frame(plain / f"p{i}.fits", frame, fits.Header({"EXPTIME": 10.0}))
     assert main(["movers", str(plain), "--ades", str(tmp_path / "o.xml"), "--code", "G96", "--quiet"]) == 2
     assert "no WCS" in capsys.readouterr().err
+
+
+def test_json_writer_for_a_task(tmp_path):
+    from pipeline.movers import find_movers, write_movers_json
+    from pipeline.movers.synthetic import make_mover_sequence
+
+    seq = make_mover_sequence(8, (96, 96), movers([(20.0, 30.0, 3.0, 2.0, 15.0)]), seed=2)
+    result = find_movers(seq.frames, headers=seq.headers, wcs=seq.wcs)
+    record = json.loads(write_movers_json(tmp_path / "task" / "movers.json", result, seq.wcs).read_text())
+    assert [t["kind"] for t in record["tracks"]] == ["mover"]
+    assert record["tracks"][0]["positions"][0]["ra"] == pytest.approx(result.tracks[0].positions[0]["ra"])
