@@ -257,6 +257,7 @@ def _search(fs, times, wcs, options, headers, names, progress, clock) -> MoverRe
         found.append(cand)
         clock["seed"] = _time.perf_counter()
     tracks = np.concatenate(found) if found else np.zeros(0, TRACK_DTYPE)
+    th = _scaled_for_trials(th, info.get("grid", {}).get("velocities", 0), ny * nx / 4.0)
     on_stars = bright_star_mask(sky.model, float(np.median(sky.sigmas[used])), fwhm)
     tracks = _confirm(cube, t, used, t_ref, tracks, dv, fwhm, th, options, ny, nx, on_stars)
     if "link" in options.searches:
@@ -367,6 +368,25 @@ def _shadow_fraction(track: Track, other: Track, radius: float) -> tuple[float, 
     signal = np.clip([p["snr"] for p in track.positions], 0, None)
     share = float(signal[near].sum() / signal.sum()) if signal.sum() > 0 else 0.0
     return float(near.mean()) if near.size else 0.0, share
+
+
+# Trials of the velocity grid on a 24-frame 1k x 1k sequence (168 velocities x 512^2 coarse
+# pixels), the search size the default thresholds were set on.
+REFERENCE_TRIALS = 168 * 512 * 512
+
+
+def _scaled_for_trials(th: TrackThresholds, velocities: int, coarse_pixels: float) -> TrackThresholds:
+    """Raise the score threshold for searches larger than the reference one.
+
+    The highest of n Gaussian noise scores grows as sqrt(2 ln n): a 100-frame 2k x 2k
+    search tries ~80 times more trajectories and needs ~0.7 sigma more to keep the same
+    false-track rate. Smaller searches keep the threshold as set.
+    """
+    trials = max(velocities, 1) * coarse_pixels
+    extra = np.sqrt(2 * np.log(max(trials, 2.0))) - np.sqrt(2 * np.log(REFERENCE_TRIALS))
+    if extra <= 0:
+        return th
+    return TrackThresholds(score=th.score + float(extra), half=th.half, clip=th.clip, evenness=th.evenness)
 
 
 def _distinct(tracks: list[Track], fwhm: float, dv: float) -> list[Track]:
