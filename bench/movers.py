@@ -1,4 +1,4 @@
-"""Moving objects: synthetic tracking + linking (pipeline.movers) vs a frame-to-frame linker alone.
+"""Moving objects: synthetic tracking + linking (datas_pipeline.movers) vs a frame-to-frame linker alone.
 
 The baseline is SpacePixels/JTransient's approach, run in the same process on the same
 frames: the same static sky and residual SNR maps, then only single-frame detections
@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 from _common import compare, header
 
-from pipeline.fitsio import write_frame
-from pipeline.movers import MoverOptions, find_movers
-from pipeline.movers.evaluate import match_tracks
-from pipeline.movers.synthetic import iter_mover_frames, make_mover_sequence, random_movers
+from datas_pipeline.io.fits import write_frame
+from datas_pipeline.movers import MoverOptions, find_movers
+from datas_pipeline.movers.evaluate import match_tracks
+from datas_pipeline.movers.synthetic import iter_mover_frames, make_mover_sequence, random_movers
 
 RATES = (0.05, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 50.0)
 SNRS = (2.0, 3.0, 5.0, 10.0, 20.0)
@@ -121,7 +121,7 @@ def main() -> None:
     parser.add_argument("--skip-2k", action="store_true", help="skip the 100 x 2k^2 timing")
     parser.add_argument("--part", choices=("all", "timing", "recall"), default="all")
     args = parser.parse_args()
-    header("moving objects: pipeline.movers vs a frame-to-frame linker (SpacePixels' approach)")
+    header("moving objects: datas_pipeline.movers vs a frame-to-frame linker (SpacePixels' approach)")
     print(f"   load average {os.getloadavg()[0]:.1f} at start (timings scale with it on a shared machine)")
     if args.part in ("all", "timing"):
         with tempfile.TemporaryDirectory(prefix="bench-movers-") as tmp:

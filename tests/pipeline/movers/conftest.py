@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from pipeline.movers import MoverOptions, find_movers
-from pipeline.movers.synthetic import MOVER_DTYPE, make_mover_sequence
+from datas_pipeline.movers import MoverOptions, find_movers
+from datas_pipeline.movers.synthetic import MOVER_DTYPE, make_mover_sequence
 
 N_FRAMES = 24
 SHAPE = (256, 256)

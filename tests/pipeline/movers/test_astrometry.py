@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from pipeline.movers.astrometry import great_circle_fit, pixel_scale_arcsec, pixel_to_sky
-from pipeline.synthetic import make_wcs
+from datas_pipeline.movers.astrometry import great_circle_fit, pixel_scale_arcsec, pixel_to_sky
+from datas_pipeline.synthetic.fields import make_wcs
 
 
 def test_great_circle_fit_of_a_constant_rate_motion():

@@ -1,8 +1,8 @@
 """Auto-tune by injection and recovery: it measures recall and false tracks on the user's frames."""
 import numpy as np
 
-from pipeline.movers.autotune import autotune
-from pipeline.movers.synthetic import make_mover_sequence
+from datas_pipeline.movers.autotune import autotune
+from datas_pipeline.movers.synthetic import make_mover_sequence
 
 
 def test_autotune_measures_the_recall_curve_and_picks_a_threshold():

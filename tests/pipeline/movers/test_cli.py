@@ -7,9 +7,9 @@ import pytest
 from astropy.io import fits
 from PIL import Image
 
-from pipeline.__main__ import main
-from pipeline.fitsio import write_frame
-from pipeline.movers.synthetic import make_mover_sequence
+from datas_pipeline.cli.main import main
+from datas_pipeline.io.fits import write_frame
+from datas_pipeline.movers.synthetic import make_mover_sequence
 
 from .conftest import movers
 
@@ -103,8 +103,8 @@ def test_bad_input(folder, tmp_path, capsys):
 
 
 def test_json_writer_for_a_task(tmp_path):
-    from pipeline.movers import find_movers, write_movers_json
-    from pipeline.movers.synthetic import make_mover_sequence
+    from datas_pipeline.movers import find_movers, write_movers_json
+    from datas_pipeline.movers.synthetic import make_mover_sequence
 
     seq = make_mover_sequence(8, (96, 96), movers([(20.0, 30.0, 3.0, 2.0, 15.0)]), seed=2)
     result = find_movers(seq.frames, headers=seq.headers, wcs=seq.wcs)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.movers.detect import classify_footprint, find_streaks, footprint_shape, lobes, local_peaks
-from pipeline.movers.sequence import sharp_pixels
-from pipeline.synthetic import STAR_DTYPE, render_stars, satellite_streak
+from datas_pipeline.movers.detect import classify_footprint, find_streaks, footprint_shape, lobes, local_peaks
+from datas_pipeline.movers.sequence import sharp_pixels
+from datas_pipeline.synthetic.fields import STAR_DTYPE, render_stars, satellite_streak
 
 # Copied from ../shared/data/jtransient_shapes (JTransient's test resources, BSD-2-Clause; see PROVENANCE.txt).
 SHAPES = Path(__file__).resolve().parent / "data" / "jtransient_shapes"

@@ -2,13 +2,13 @@
 import numpy as np
 import pytest
 
-from pipeline.movers import MoverOptions, find_movers
-from pipeline.movers.evaluate import match_tracks
-from pipeline.movers.prepare import detector_defects, register_raw
-from pipeline.movers.synthetic import MOVER_DTYPE, STAR_DTYPE
-from pipeline.stacking import FrameSet
-from pipeline.synthetic import render_stars
-from pipeline.synthetic_sequence import Pose, make_sequence
+from datas_pipeline.movers import MoverOptions, find_movers
+from datas_pipeline.movers.evaluate import match_tracks
+from datas_pipeline.movers.prepare import detector_defects, register_raw
+from datas_pipeline.movers.synthetic import MOVER_DTYPE, STAR_DTYPE
+from datas_pipeline.stacking.combine import FrameSet
+from datas_pipeline.synthetic.fields import render_stars
+from datas_pipeline.synthetic.sequence import Pose, make_sequence
 
 N = 16
 DRIFT = (0.7, 0.45)  # px/frame: a mount drifting while it tracks
@@ -56,8 +56,8 @@ def test_registered_sequence_has_the_mover_and_no_defect_tracks(raw, tmp_path):
 def test_movers_command_registers_raw_frames(raw, tmp_path, capsys):
     import json
 
-    from pipeline.__main__ import main
-    from pipeline.fitsio import write_frame
+    from datas_pipeline.cli.main import main
+    from datas_pipeline.io.fits import write_frame
 
     frames, _, _ = raw
     for i, frame in enumerate(frames):

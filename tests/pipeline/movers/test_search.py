@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from pipeline.movers import MoverOptions, find_movers
-from pipeline.movers.evaluate import match_tracks
-from pipeline.movers.sequence import MoverError, sequence_times
-from pipeline.movers.synthetic import make_mover_sequence
+from datas_pipeline.movers import MoverOptions, find_movers
+from datas_pipeline.movers.evaluate import match_tracks
+from datas_pipeline.movers.sequence import MoverError, sequence_times
+from datas_pipeline.movers.synthetic import make_mover_sequence
 
 from .conftest import N_FRAMES, SHAPE, movers
 

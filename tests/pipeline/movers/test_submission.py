@@ -3,8 +3,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from pipeline.errors import PipelineError
-from pipeline.movers.submission import (
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.movers.submission import (
     Observatory,
     ades_psv,
     ades_xml,

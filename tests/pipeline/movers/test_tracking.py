@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from pipeline.movers.detect import local_peaks
-from pipeline.movers.linking import link_detections
-from pipeline.movers.tracking import (
+from datas_pipeline.movers.detect import local_peaks
+from datas_pipeline.movers.linking import link_detections
+from datas_pipeline.movers.tracking import (
     TRACK_DTYPE,
     grid_search,
     refine,

@@ -7,7 +7,7 @@ constant rate: exactly what a mover looks like (SpacePixels' weak spot). So they
 and repaired *before* registration: a pixel that is sharper than any star in several raw
 frames, or a column that stands out of its neighbours in the mean of the frames, is a
 defect (plus any bad-pixel map the user has, e.g. from
-:func:`pipeline.defects.bad_pixel_map`).
+:func:`datas_pipeline.calibration.defects.bad_pixel_map`).
 """
 from __future__ import annotations
 
@@ -17,18 +17,18 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from pipeline.defects import clean_pixels
-from pipeline.errors import PipelineError
-from pipeline.fitsio import write_frame
-from pipeline.movers.sequence import sharp_pixels
-from pipeline.robust import median_sigma, robust_sigma
-from pipeline.stacking import FrameSet
+from datas_pipeline.calibration.defects import clean_pixels
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.io.fits import write_frame
+from datas_pipeline.movers.sequence import sharp_pixels
+from datas_pipeline.robust import median_sigma, robust_sigma
+from datas_pipeline.stacking.combine import FrameSet
 
 
 def detector_defects(frames: FrameSet, min_fraction: float = 0.25, column_sigma: float = 5.0) -> np.ndarray:
     """Defect mask in detector coordinates: recurring sharp pixels and outstanding columns.
 
-    A pixel sharp (see :func:`~pipeline.movers.sequence.sharp_pixels`, its neighbours
+    A pixel sharp (see :func:`~datas_pipeline.movers.sequence.sharp_pixels`, its neighbours
     included) in ``min_fraction`` of the frames, or a column whose median stands
     ``column_sigma`` out of its neighbours' in three quarters of the frames.
     """
@@ -74,8 +74,8 @@ def register_raw(sources: Sequence[np.ndarray | str | Path], out_dir: str | Path
     (accepted, reason, shift, rotation, rms) and the defect mask used. The aligned frames
     keep their own headers (times) with the reference's WCS, since they now share its grid.
     """
-    from pipeline.registration import prepare_reference, register_image
-    from pipeline.warp import warp_image
+    from datas_pipeline.registration.register import prepare_reference, register_image
+    from datas_pipeline.registration.warp import warp_image
 
     frames = FrameSet(list(sources))
     try:

@@ -9,11 +9,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.cli.arguments import positive_float, positive_int
-from pipeline.cli.output import check_writable, write_json
-from pipeline.errors import PipelineError
-from pipeline.fitsio import is_fits_path, read_header
-from pipeline.movers.tracking import TrackThresholds
+from datas_pipeline.cli.arguments import positive_float, positive_int
+from datas_pipeline.cli.output import check_writable, write_json
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.io.fits import is_fits_path, read_header
+from datas_pipeline.movers.tracking import TrackThresholds
 
 
 def frame_paths(inputs: list[str]) -> list[Path]:
@@ -69,9 +69,9 @@ class _Progress:
 
 
 def run_movers(args: argparse.Namespace) -> int:
-    from pipeline.movers.output import result_json
-    from pipeline.movers.search import MoverOptions, find_movers
-    from pipeline.movers.submission import Observatory, ades_psv, ades_xml, mpc_report
+    from datas_pipeline.movers.output import result_json
+    from datas_pipeline.movers.search import MoverOptions, find_movers
+    from datas_pipeline.movers.submission import Observatory, ades_psv, ades_xml, mpc_report
 
     paths = frame_paths(args.inputs)
     site = Observatory(code=args.code.upper(), longitude_deg=args.longitude, latitude_deg=args.latitude,
@@ -92,7 +92,7 @@ def run_movers(args: argparse.Namespace) -> int:
     if args.autotune:
         from dataclasses import replace
 
-        from pipeline.movers.autotune import autotune
+        from datas_pipeline.movers.autotune import autotune
 
         if not args.quiet:
             print("auto-tune: injecting movers into a crop of the frames ...", file=sys.stderr)
@@ -107,7 +107,7 @@ def run_movers(args: argparse.Namespace) -> int:
         if args.register:
             import tempfile
 
-            from pipeline.movers.prepare import register_raw
+            from datas_pipeline.movers.prepare import register_raw
 
             scratch = tempfile.TemporaryDirectory(prefix="datas-movers-aligned-")
             aligned, registration, defects = register_raw([str(p) for p in paths], args.aligned_dir or scratch.name,
@@ -130,7 +130,7 @@ def run_movers(args: argparse.Namespace) -> int:
     print(f"{movers} movers and {len(result.streaks)} streaks in {len(paths)} frames "
           f"({result.timings['total']:.1f} s)", file=sys.stderr)
     if args.report:
-        from pipeline.movers.report import write_report
+        from datas_pipeline.movers.report import write_report
 
         page = write_report(args.report, result, [str(p) for p in paths])
         print(f"report: {page}", file=sys.stderr)

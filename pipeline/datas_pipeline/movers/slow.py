@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.movers.detect import local_peaks
-from pipeline.movers.sequence import gaussian_sigma, matched_filter
-from pipeline.movers.tracking import TRACK_DTYPE
+from datas_pipeline.movers.detect import local_peaks
+from datas_pipeline.movers.sequence import gaussian_sigma, matched_filter
+from datas_pipeline.movers.tracking import TRACK_DTYPE
 
 
 def windowed_centroids(images: np.ndarray, x: np.ndarray, y: np.ndarray, fwhm_px: float,

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.movers.detect import Streak, find_streaks, local_peaks
-from pipeline.movers.linking import link_detections
-from pipeline.movers.sequence import (
+from datas_pipeline.movers.detect import Streak, find_streaks, local_peaks
+from datas_pipeline.movers.linking import link_detections
+from datas_pipeline.movers.sequence import (
     FrameSet,
     MoverError,
     Progress,
@@ -31,8 +31,8 @@ from pipeline.movers.sequence import (
     sharp_pixels,
     static_sky,
 )
-from pipeline.movers.slow import slow_movers, windowed_centroids
-from pipeline.movers.tracking import (
+from datas_pipeline.movers.slow import slow_movers, windowed_centroids
+from datas_pipeline.movers.tracking import (
     TRACK_DTYPE,
     TrackThresholds,
     grid_search,
@@ -42,7 +42,7 @@ from pipeline.movers.tracking import (
     seed_pairs,
     velocity_step,
 )
-from pipeline.robust import robust_sigma
+from datas_pipeline.robust import robust_sigma
 
 # A frame whose stars come through at less than this fraction of their usual flux is clouded.
 MIN_TRANSPARENCY = 0.6
@@ -289,7 +289,7 @@ def _search(fs, times, wcs, options, headers, names, progress, clock) -> MoverRe
     def read_light(k, r0, c0, size):
         return fs.rows(k, r0, r0 + size)[:, c0:c0 + size] - np.float32(sky.levels[k])
 
-    from pipeline.movers.measure import measure_track
+    from datas_pipeline.movers.measure import measure_track
 
     result_tracks = [measure_track(row, read, cube, t, used, t_ref, fwhm, sky.sigmas, (ny, nx), seq_times,
                                    names, wcs, bins if row["source"] == "slow" else None, bin_t, read_light)
@@ -414,7 +414,7 @@ def _num(value: float) -> float | None:
 
 
 def _measure_fwhm(model: np.ndarray) -> float:
-    from pipeline.stacking import measure_fwhm
+    from datas_pipeline.stacking.combine import measure_fwhm
 
     try:
         value = float(measure_fwhm(model))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from pipeline.robust import median_sigma
+from datas_pipeline.robust import median_sigma
 
 TRACK_DTYPE = [("x", "f8"), ("y", "f8"), ("vx", "f8"), ("vy", "f8"), ("score", "f8"),
                ("half1", "f8"), ("half2", "f8"), ("n", "i4"), ("median", "f8"), ("source", "U8")]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from pipeline.movers.sequence import gaussian_sigma
-from pipeline.movers.slow import windowed_centroids
+from datas_pipeline.movers.sequence import gaussian_sigma
+from datas_pipeline.movers.slow import windowed_centroids
 
 StampReader = Callable[[int, int, int, int], np.ndarray]  # (frame, row0, col0, size) -> stamp (ADU)
 

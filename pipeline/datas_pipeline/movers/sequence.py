@@ -21,10 +21,10 @@ import numpy as np
 from astropy.io import fits
 from scipy import ndimage
 
-from pipeline.errors import PipelineError
-from pipeline.headers import normalise_header
-from pipeline.robust import MAD_TO_SIGMA, median_sigma
-from pipeline.stacking import FrameSet
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.io.headers import normalise_header
+from datas_pipeline.robust import MAD_TO_SIGMA, median_sigma
+from datas_pipeline.stacking.combine import FrameSet
 
 Progress = Callable[[str, int, int], None]
 

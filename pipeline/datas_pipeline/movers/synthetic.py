@@ -1,6 +1,6 @@
 """Seeded aligned sequences with moving objects of known truth, for tests, benchmarks and auto-tune.
 
-The static sky (stars of :mod:`pipeline.synthetic`) is rendered once and each frame adds
+The static sky (stars of :mod:`datas_pipeline.synthetic.fields`) is rendered once and each frame adds
 its own noise, a little registration jitter, fixed hot pixels, cosmic rays, an optional
 satellite trail and the movers. A mover's per-frame SNR is the PSF-fit SNR of one frame,
 ``flux * sqrt(sum(psf^2)) / sigma_pixel``, so "SNR 3" means what it says whatever the PSF.
@@ -15,8 +15,8 @@ import numpy as np
 from astropy.io import fits
 from scipy import ndimage
 
-from pipeline.synthetic import STAR_DTYPE, expose, make_wcs, random_stars, render_stars
-from pipeline.synthetic_sequence import inject_cosmic_rays, inject_hot_pixels, inject_trail
+from datas_pipeline.synthetic.fields import STAR_DTYPE, expose, make_wcs, random_stars, render_stars
+from datas_pipeline.synthetic.sequence import inject_cosmic_rays, inject_hot_pixels, inject_trail
 
 MOVER_DTYPE = [("x", "f8"), ("y", "f8"), ("vx", "f8"), ("vy", "f8"), ("snr", "f8"), ("flux", "f8")]
 

@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
 
-from pipeline.errors import PipelineError
+from datas_pipeline.errors import PipelineError
 
 
 @dataclass(frozen=True)

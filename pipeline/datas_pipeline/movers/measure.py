@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.movers.astrometry import (
+from datas_pipeline.movers.astrometry import (
     StampReader,
     TrackFit,
     fit_track,
@@ -12,9 +12,9 @@ from pipeline.movers.astrometry import (
     pixel_scale_arcsec,
     pixel_to_sky,
 )
-from pipeline.movers.search import Track
-from pipeline.movers.sequence import SequenceTimes, gaussian_sigma
-from pipeline.movers.tracking import sample_maps
+from datas_pipeline.movers.search import Track
+from datas_pipeline.movers.sequence import SequenceTimes, gaussian_sigma
+from datas_pipeline.movers.tracking import sample_maps
 
 # Tracks moving less than this many FWHM over the sequence are fitted with the sky
 # re-estimated without them (a median of the frames keeps part of a slow mover).

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.movers.evaluate import match_tracks
-from pipeline.movers.search import MoverOptions, find_movers
-from pipeline.movers.sequence import FrameSet, MoverError, sequence_times
-from pipeline.movers.synthetic import injected, random_movers
-from pipeline.movers.tracking import TrackThresholds
-from pipeline.robust import robust_sigma
+from datas_pipeline.movers.evaluate import match_tracks
+from datas_pipeline.movers.search import MoverOptions, find_movers
+from datas_pipeline.movers.sequence import FrameSet, MoverError, sequence_times
+from datas_pipeline.movers.synthetic import injected, random_movers
+from datas_pipeline.movers.tracking import TrackThresholds
+from datas_pipeline.robust import robust_sigma
 
 
 @dataclass
@@ -65,7 +65,7 @@ def autotune(frames: Sequence[np.ndarray | str | Path], times: Sequence[float] |
     Parameters
     ----------
     frames, times, headers
-        As for :func:`~pipeline.movers.search.find_movers`.
+        As for :func:`~datas_pipeline.movers.search.find_movers`.
     rates, snrs
         Injected rates (px/frame) and per-frame SNRs; ``per_cell`` movers of each pair.
     crop : int
@@ -88,7 +88,7 @@ def autotune(frames: Sequence[np.ndarray | str | Path], times: Sequence[float] |
         t = sequence_times(heads, len(crops)).frame_units
     sigma = float(np.median([robust_sigma(c) for c in crops]))
     if fwhm_px is None:
-        from pipeline.movers.search import _measure_fwhm
+        from datas_pipeline.movers.search import _measure_fwhm
 
         fwhm_px = _measure_fwhm(np.median(crops, axis=0))
     rng = np.random.default_rng(seed)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.movers.search import MoverResult, Track
+from datas_pipeline.movers.search import MoverResult, Track
 
 
 def _clean(value: Any) -> Any:
@@ -52,7 +52,7 @@ def result_json(result: MoverResult, wcs=None) -> dict:
     tracks = [track_record(tr, i + 1) for i, tr in enumerate(result.tracks)]
     streaks = [streak_record(s, i + 1, result.names, result.times) for i, s in enumerate(result.streaks)]
     if wcs is not None:
-        from pipeline.movers.astrometry import pixel_to_sky
+        from datas_pipeline.movers.astrometry import pixel_to_sky
 
         for record in streaks:
             p = record["positions"][0]

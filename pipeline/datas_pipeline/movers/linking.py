@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from pipeline.movers.tracking import TRACK_DTYPE
+from datas_pipeline.movers.tracking import TRACK_DTYPE
 
 
 def link_detections(peaks: list[np.ndarray], t: np.ndarray, used: np.ndarray, t_ref: float,
