@@ -16,6 +16,7 @@ from datas_pipeline.errors import PipelineError
 COMMAND_MODULES = (
     "datas_pipeline.cli.frames",    # grade, calibrate, extract, photometry, solve
     "datas_pipeline.cli.stacking",  # register, stack, color, stretch, livestack
+    "datas_pipeline.cli.movers",    # movers
 )
 
 
