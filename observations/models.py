@@ -68,3 +68,4 @@ class Observation(models.Model):
 
 
 from observations.frames import Frame, FrameUpload, TargetPipelineStatus  # noqa: E402,F401  (in their own module)
+from observations.archive.models import ArchiveFile, ArchiveShare  # noqa: E402,F401

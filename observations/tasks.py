@@ -3,3 +3,4 @@
 pipeline/ is not a Django app, so its tasks module is imported from here.
 """
 from pipeline import tasks as pipeline_tasks  # noqa: F401
+from observations.archive import tasks as archive_tasks  # noqa: F401,E402
