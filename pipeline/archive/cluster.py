@@ -50,7 +50,32 @@ def _centre(ra: np.ndarray, dec: np.ndarray) -> tuple[float, float]:
     r, d = np.radians(ra), np.radians(dec)
     v = np.column_stack([np.cos(d) * np.cos(r), np.cos(d) * np.sin(r), np.sin(d)]).mean(axis=0)
     v /= np.linalg.norm(v)
-    return float(np.degrees(np.arctan2(v[1], v[0])) % 360.0), float(np.degrees(np.arcsin(v[2])))
+    ra = float(np.degrees(np.arctan2(v[1], v[0])) % 360.0)
+    return (0.0 if ra >= 360.0 - 1e-9 else ra), float(np.degrees(np.arcsin(np.clip(v[2], -1.0, 1.0))))
+
+
+def _haversine(ra1, dec1, ra2, dec2):
+    """Great-circle distance, radians (all angles in radians)."""
+    a = np.sin((dec2 - dec1) / 2) ** 2 + np.cos(dec1) * np.cos(dec2) * np.sin((ra2 - ra1) / 2) ** 2
+    return 2.0 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def _dbscan(index: np.ndarray, ra, dec, fov, rotation, eps_fraction: float) -> list:
+    """DBSCAN (haversine) of the frames ``index``: [(members, field, rotation), ...]."""
+    eps = np.radians(eps_fraction * float(np.median(fov[index])))
+    points = np.column_stack([np.radians(dec[index]), np.radians(ra[index])])
+    labels = DBSCAN(eps=eps, min_samples=1, metric="haversine", algorithm="ball_tree").fit_predict(points)
+    out = []
+    for label in np.unique(labels):
+        members = index[labels == label]
+        turned = rotation[members]
+        turned = turned[np.isfinite(turned)]
+        angle = None
+        if len(turned):
+            doubled = np.radians(2.0 * (turned % 180.0))
+            angle = float(np.degrees(np.arctan2(np.sin(doubled).mean(), np.cos(doubled).mean())) / 2.0) % 180.0
+        out.append((members, float(np.median(fov[members])), angle))
+    return out
 
 
 def cluster_pointings(
@@ -86,20 +111,26 @@ def cluster_pointings(
     rotation = np.full(len(ra), np.nan) if rotation_deg is None else np.asarray(rotation_deg, dtype=float)
     groups = _rotation_groups(rotation, rotation_tolerance_deg)
     found: list[tuple[np.ndarray, float, float | None]] = []
-    for group in np.unique(groups):
-        index = np.flatnonzero(groups == group)
-        eps = np.radians(eps_fraction * float(np.median(fov[index])))
-        points = np.column_stack([np.radians(dec[index]), np.radians(ra[index])])
-        labels = DBSCAN(eps=eps, min_samples=1, metric="haversine", algorithm="ball_tree").fit_predict(points)
-        for label in np.unique(labels):
-            members = index[labels == label]
-            turned = rotation[members]
-            turned = turned[np.isfinite(turned)]
-            angle = None
-            if len(turned):
-                doubled = np.radians(2.0 * (turned % 180.0))
-                angle = float(np.degrees(np.arctan2(np.sin(doubled).mean(), np.cos(doubled).mean())) / 2.0) % 180.0
-            found.append((members, float(np.median(fov[members])), angle))
+    for group in np.unique(groups[groups >= 0]):
+        found += _dbscan(np.flatnonzero(groups == group), ra, dec, fov, rotation, eps_fraction)
+    unknown = np.flatnonzero(groups < 0)
+    if len(unknown) and found:
+        # A frame without a rotation (its position from the mount's pointing) joins the
+        # nearest pointing within twice the neighbourhood, if any.
+        centres = np.array([_centre(ra[m], dec[m]) for m, _, _ in found])
+        reach = np.radians(2.0 * eps_fraction * np.array([w for _, w, _ in found]))
+        joined = []
+        for i in unknown:
+            gap = _haversine(np.radians(ra[i]), np.radians(dec[i]), np.radians(centres[:, 0]),
+                             np.radians(centres[:, 1]))
+            best = int(np.argmin(gap))
+            if gap[best] <= reach[best]:
+                members, width, angle = found[best]
+                found[best] = (np.append(members, i), width, angle)
+                joined.append(i)
+        unknown = np.setdiff1d(unknown, joined)
+    if len(unknown):
+        found += _dbscan(unknown, ra, dec, fov, rotation, eps_fraction)
     clusters = []
     for members, width, angle in found:
         ra_c, dec_c = _centre(ra[members], dec[members])
