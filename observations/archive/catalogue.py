@@ -24,11 +24,13 @@ from django.utils.text import slugify
 
 from network.models import Membership, Network, Role
 from observations.archive.models import ArchiveFile
+from observations.frame_astrometry import footprint
 from observations.frame_header import header_cards, is_master, judge_header
-from observations.frames import Frame, ImageType
+from observations.frames import Frame, ImageType, WcsSource
 from observations.states import FrameState
 from pipeline.archive.classify import UnclassifiedFrame, classify_frame
 from pipeline.archive.scan import ScannedFile, scan_file, walk_share
+from pipeline.archive.wcsfast import cards_wcs, describe_wcs_fast
 from pipeline.errors import PipelineError
 from pipeline.headers import TYPE_KEYS, normalise_header
 from sites.models import Site
@@ -121,7 +123,7 @@ def frame_columns(scanned: ScannedFile) -> tuple[dict, str]:
     PipelineError
         The header cannot be used (no time, no exposure, no image size, unknown kind).
     """
-    header = scanned.header
+    header = scanned.card_map  # what normalise_header reads of a fits.Header, from the fast parse
     info = normalise_header(header)
     verdict = judge_header(info)
     raw_type = next((str(header[k]) for k in TYPE_KEYS if k in header), None)
@@ -144,6 +146,28 @@ def frame_columns(scanned: ScannedFile) -> tuple[dict, str]:
         "filter": (info.filter or "")[:32] if kind.kind in ("light", "flat") else "",
         "header": record, "fits_header": header_cards(header),
     }, kind.reason
+
+
+def header_astrometry(scanned: ScannedFile, columns: dict) -> dict:
+    """``--solve never``: the header's WCS as written (unchecked: no pixels are read), else its
+    mount pointing, said so."""
+    found = cards_wcs(scanned.cards)
+    if found is None:
+        ra, dec = columns["header"].get("ra_deg"), columns["header"].get("dec_deg")
+        if ra is None or dec is None:
+            return {"astrometry": {"method": "none", "message": "no WCS and no pointing in the header: the frame "
+                                                                "has no sky position"}}
+        return {"ra_deg": float(ra) % 360.0, "dec_deg": float(dec), "astrometry": {
+            "method": "header pointing", "message": "no WCS in the header and solving is off (--solve never); "
+                                                    "fell back to the header's mount pointing (RA/DEC keywords)"}}
+    wcs, keywords = found
+    width, height = columns["width"], columns["height"]
+    described = describe_wcs_fast(wcs, (height, width))
+    return {"ra_deg": described["ra_deg"], "dec_deg": described["dec_deg"],
+            "pixel_scale_arcsec": described["pixel_scale_arcsec"], "rotation_deg": described["rotation_deg"],
+            "flipped": described["flipped"], "footprint": footprint(wcs, width, height),
+            "wcs_source": WcsSource.HEADER, "wcs_header": keywords,
+            "astrometry": {"method": "header", "check": "not checked (--solve never reads no pixels)"}}
 
 
 # --- The pass ----------------------------------------------------------------------------------
@@ -189,7 +213,7 @@ def catalogue_paths(
     pending: list[tuple[Frame, ArchiveFile]] = []
     new_lights: list[tuple[int, Path]] = []
     for done, path in enumerate(files, start=1):
-        _catalogue_one(path, network, site, known, by_sha, pending, summary)
+        _catalogue_one(path, network, site, known, by_sha, pending, summary, solve)
         if site is None and pending:
             site = pending[-1][0].site
         if len(pending) >= BATCH:
@@ -198,7 +222,8 @@ def catalogue_paths(
             progress(done, len(files), path)
     new_lights += _flush(pending, summary)
     if site is not None:
-        _locate(new_lights, solve, grade, summary)
+        if solve != "never":
+            _locate(new_lights, solve, grade, summary)
         from observations.archive.library import match_site_lights
 
         match_site_lights(site)
@@ -207,7 +232,7 @@ def catalogue_paths(
 
 
 def _catalogue_one(path: Path, network: Network, site: Site | None, known: dict, by_sha: dict,
-                   pending: list, summary: CatalogueSummary) -> None:
+                   pending: list, summary: CatalogueSummary, solve: str) -> None:
     text = str(path)
     try:
         stat = path.stat()
@@ -232,6 +257,9 @@ def _catalogue_one(path: Path, network: Network, site: Site | None, known: dict,
     except PipelineError as exc:
         summary.bad.append((text, str(exc)))
         return
+    if columns["image_type"] == ImageType.LIGHT and solve == "never":
+        columns.update(header_astrometry(scanned, columns))
+        summary.astrometry[columns["astrometry"]["method"]] += 1
     if site is None:
         info = columns["header"]
         where = (info["site_lat_deg"], info["site_lon_deg"]) if info.get("site_lat_deg") is not None and \

@@ -48,10 +48,19 @@ def match_site_lights(site: Site, lights=None) -> list[CalibrationSet]:
     library = calibration_library(site)
     if lights is None:
         lights = Frame.objects.filter(site=site, image_type=ImageType.LIGHT)
-    changed = []
-    for light in lights.only("id", "header", "width", "height", "calibration"):
-        chosen = calibrate_light(frame_header_of(light.header), (light.height, light.width), library)
-        light.calibration = {"source": "archive library", **chosen.as_dict()}
-        changed.append(light)
-    Frame.objects.bulk_update(changed, ["calibration"], batch_size=500)
+    # Lights alike in everything the matcher reads (and taken the same night) get the same
+    # answer: it is computed, and written, once per kind of light, not once per light.
+    answers: dict[tuple, dict] = {}
+    members: dict[tuple, list[int]] = {}
+    for light in lights.only("id", "header", "width", "height"):
+        info = frame_header_of(light.header)
+        key = (info.camera, info.binning, info.gain, info.offset, info.temperature_c, info.exposure_s, info.filter,
+               light.height, light.width, info.date_obs.date() if info.date_obs else None)
+        if key not in answers:
+            answers[key] = {"source": "archive library",
+                            **calibrate_light(info, (light.height, light.width), library).as_dict()}
+        members.setdefault(key, []).append(light.pk)
+    for key, ids in members.items():
+        for start in range(0, len(ids), 5000):
+            Frame.objects.filter(pk__in=ids[start:start + 5000]).update(calibration=answers[key])
     return library

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from astropy.io import fits
 from astropy.io.fits.verify import VerifyWarning
-from astropy.utils.exceptions import AstropyUserWarning
 
+from pipeline.archive.cards import CardMap, parse_cards
 from pipeline.errors import FrameReadError
 from pipeline.fitscheck import describe_signature
 from pipeline.fitsio import read_header
@@ -34,15 +34,30 @@ MAX_HEADER_BYTES = 2880 * 400
 HASH_CHUNK = 1 << 20
 
 
-@dataclass(frozen=True)
+@dataclass
 class ScannedFile:
-    """One file as read from the share: its content hash, size, mtime and header."""
+    """One file as read from the share: its content hash, size, mtime and image header (as
+    text, as parsed cards, and as an astropy header made on first use)."""
 
     path: Path
     sha256: str
     size_bytes: int
     mtime: float
-    header: fits.Header
+    text: str
+    cards: list
+    _header: fits.Header | None = None
+
+    @property
+    def header(self) -> fits.Header:
+        if self._header is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", VerifyWarning)
+                self._header = fits.Header.fromstring(self.text)
+        return self._header
+
+    @property
+    def card_map(self) -> CardMap:
+        return CardMap(self.cards)
 
 
 def is_share_fits(path: str | Path) -> bool:
@@ -70,8 +85,8 @@ def walk_share(roots: Iterable[str | Path]) -> Iterator[Path]:
                     yield Path(folder) / name
 
 
-def _header_from_bytes(blob: bytes, path: Path) -> fits.Header | None:
-    """The primary header parsed from the first blocks of ``blob``, or None when it ends
+def _header_from_bytes(blob: bytes, path: Path) -> str | None:
+    """The primary header's text from the first blocks of ``blob``, or None when it ends
     beyond what was read."""
     problem = describe_signature(blob[:CARD])
     if problem:
@@ -80,25 +95,19 @@ def _header_from_bytes(blob: bytes, path: Path) -> fits.Header | None:
         block = blob[end - BLOCK:end]
         for i in range(0, BLOCK, CARD):
             if block[i:i + 8] == b"END     ":
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", VerifyWarning)
-                    warnings.simplefilter("ignore", AstropyUserWarning)
-                    try:
-                        return fits.Header.fromstring(blob[:end - BLOCK + i + CARD].decode("ascii", "replace"))
-                    except (ValueError, UnicodeDecodeError) as exc:
-                        raise FrameReadError(f"{path}: the header is unreadable ({exc})") from None
+                return blob[:end - BLOCK + i].decode("ascii", "replace")
     if len(blob) >= MAX_HEADER_BYTES:
         raise FrameReadError(f"{path}: no END card in the first {MAX_HEADER_BYTES} bytes: not a FITS header")
     return None
 
 
-def _declared_data_bytes(header: fits.Header) -> int:
-    naxis = int(header.get("NAXIS", 0))
+def _declared_data_bytes(header: CardMap) -> int:
+    naxis = int(header.get("NAXIS", 0) or 0)
     if naxis == 0:
         return 0
     count = 1
     for i in range(1, naxis + 1):
-        count *= int(header.get(f"NAXIS{i}", 0))
+        count *= int(header.get(f"NAXIS{i}", 0) or 0)
     return count * abs(int(header.get("BITPIX", 8))) // 8
 
 
@@ -127,23 +136,21 @@ def scan_file(path: str | Path) -> ScannedFile:
         blob = raw
     if not blob:
         raise FrameReadError(f"{path}: the file is empty")
-    header = None if name.endswith(".fz") else _header_from_bytes(blob, path)
-    if header is None and not name.endswith(".fz") and len(blob) < MAX_HEADER_BYTES:
+    text = None if name.endswith(".fz") else _header_from_bytes(blob, path)
+    if text is None and not name.endswith(".fz") and len(blob) < MAX_HEADER_BYTES:
         raise FrameReadError(f"{path}: the file is truncated: it ends ({len(blob):,} bytes) inside its header")
-    if header is None or int(header.get("NAXIS", 0)) < 2:
+    cards = parse_cards(text) if text is not None else []
+    primary = CardMap(cards)
+    naxis = primary.get("NAXIS", 0)
+    if text is None or not isinstance(naxis, int) or naxis < 2:
         header = _fallback_header(path, blob, name)
-    else:
-        header_end = _header_length(header)
-        needed = header_end + _declared_data_bytes(header)
-        if len(blob) < needed:
-            raise FrameReadError(f"{path}: the file is truncated ({len(blob):,} bytes, its header declares "
-                                 f"{needed:,})")
-    return ScannedFile(path, digest, stat.st_size, stat.st_mtime, header)
-
-
-def _header_length(header: fits.Header) -> int:
-    cards = len(header.cards) + 1  # the END card
-    return -(-cards * CARD // BLOCK) * BLOCK
+        text = header.tostring()
+        return ScannedFile(path, digest, stat.st_size, stat.st_mtime, text, parse_cards(text), header)
+    needed = -(-(len(text) + CARD) // BLOCK) * BLOCK + _declared_data_bytes(primary)
+    if len(blob) < needed:
+        raise FrameReadError(f"{path}: the file is truncated ({len(blob):,} bytes, its header declares "
+                             f"{needed:,})")
+    return ScannedFile(path, digest, stat.st_size, stat.st_mtime, text, cards)
 
 
 def _fallback_header(path: Path, blob: bytes, name: str) -> fits.Header:
