@@ -153,11 +153,15 @@ def main() -> int:
             started = time.perf_counter()
             write_small_share(root / "small", args.frames)
             print(f"   wrote {args.frames} frames in {time.perf_counter() - started:.1f} s")
+            cpu = time.process_time()
             summary = catalogue_paths([root / "small"], archive_network("bench-headers"), solve="never")
+            cpu = time.process_time() - cpu
             assert summary.new == args.frames and not summary.bad, summary.as_dict()
             rate = summary.files / summary.seconds
-            print(f"   header-only: {summary.files} files in {summary.seconds:.2f} s = {rate:.0f} files/s "
-                  f"(goal >= 500/s): {dict(summary.kinds)}")
+            print(f"   header-only: {summary.files} files in {summary.seconds:.2f} s wall = {rate:.0f} files/s "
+                  f"(goal >= 500/s); {cpu:.2f} s of this process's CPU = {summary.files / cpu:.0f} files/s per "
+                  f"core, PostgreSQL's share not counted: {dict(summary.kinds)}")
+            print(f"   load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
             again = catalogue_paths([root / "small"], archive_network("bench-headers"), solve="never")
             print(f"   re-scan (nothing new): {again.files} files in {again.seconds:.2f} s = "
                   f"{again.files / again.seconds:.0f} files/s")

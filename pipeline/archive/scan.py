@@ -46,6 +46,7 @@ class ScannedFile:
     text: str
     cards: list
     _header: fits.Header | None = None
+    _card_map: CardMap | None = None
 
     @property
     def header(self) -> fits.Header:
@@ -57,7 +58,9 @@ class ScannedFile:
 
     @property
     def card_map(self) -> CardMap:
-        return CardMap(self.cards)
+        if self._card_map is None:
+            self._card_map = CardMap(self.cards)
+        return self._card_map
 
 
 def is_share_fits(path: str | Path) -> bool:
