@@ -82,8 +82,8 @@ def write_small_share(root: Path, n: int, seed: int = 1) -> None:
 
 def write_night(root: Path, n: int, seed: int = 2) -> None:
     """``n`` 256x256 lights of real Tycho-2 skies: 10 pointings, the first frame of each with a WCS."""
-    from tests.observations.archive.share import FLUX_AT_MAG0, _sky
     from pipeline.synthetic import catalog_stars, expose, sky_image
+    from tests.observations.archive.share import FLUX_AT_MAG0, _sky
 
     rng = np.random.default_rng(seed)
     shape, scale = (256, 256), 10.0

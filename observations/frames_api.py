@@ -181,6 +181,10 @@ class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @action(detail=True, methods=["get"])
     def file(self, request, pk=None):
         frame = self.get_object()
+        if not frame.storage_key:  # catalogued in place (manage.py catalogue): the share holds it
+            located = getattr(frame, "archive_file", None)
+            raise NotFound(f"this frame was catalogued in place ({located.path if located else 'on a share'}); "
+                           f"the portal holds no copy of the file")
         return self._serve(frame.storage_key, "application/fits", frame.original_name or f"{frame.sha256}.fits")
 
     @extend_schema(responses={(200, "image/png"): bytes, 302: None})

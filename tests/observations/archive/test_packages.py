@@ -103,3 +103,17 @@ def test_siril_script_runs_to_a_stacked_image(catalogued, tmp_path):
 def test_frames_cone_answers_from_the_index(catalogued, capsys):
     call_command("frames_cone", "83.6", "22", "5", "--network", "obs", "--limit", "1000")
     assert "6 frame(s) within 5 deg of (83.6, 22)" in capsys.readouterr().out
+
+
+def test_api_counts_subframes_in_a_cone(catalogued):
+    from django.contrib.auth import get_user_model
+
+    from tests.network.api_helpers import person_client
+
+    client = person_client(get_user_model().objects.get(username="archive-obs"))
+    response = client.get("/api/v1/frames", {"ra": 83.6, "dec": 22, "radius_deg": 5, "limit": 1000})
+    assert response.status_code == 200, response.content
+    assert response.json()["count"] == 6
+    frame_id = response.json()["results"][0]["id"]
+    missing = client.get(f"/api/v1/frames/{frame_id}/file")
+    assert missing.status_code == 404 and "catalogued in place" in missing.json()["detail"]
