@@ -70,8 +70,9 @@ def _package_name(frame_id: int, path: str) -> str:
 
 
 def write_package(cluster: PointingCluster, out: Path, mode: str = "link",
-                  library: list[CalibrationSet] | None = None) -> Package:
-    """Write one cluster's package under ``out`` (a sub-folder named after the cluster)."""
+                  library: list[CalibrationSet] | None = None, preview: bool = False) -> Package:
+    """Write one cluster's package under ``out`` (a sub-folder named after the cluster);
+    with ``preview``, a stacked preview PNG per filter (``preview_<folder>.png``)."""
     if mode not in ("link", "copy"):
         raise PackageError(f"mode must be link or copy, not {mode!r}")
     site = Site.objects.get(pk=cluster.site_id)
@@ -125,10 +126,31 @@ def write_package(cluster: PointingCluster, out: Path, mode: str = "link",
         "siril": "siril-cli -d . -s process.ssf",
     }
     folder.mkdir(parents=True, exist_ok=True)
+    if preview:
+        manifest["previews"] = _previews(folder, list(light_folders.values()))
     (folder / "manifest.json").write_text(manifest_json(manifest), encoding="utf-8")
     (folder / "manifest.csv").write_text(manifest_csv(rows), encoding="utf-8")
     (folder / "process.ssf").write_text(siril_script(list(light_folders.values()), used), encoding="utf-8")
     return package
+
+
+def _previews(folder: Path, lights: list[LightFolder]) -> list[dict]:
+    """A stacked (uncalibrated) preview PNG per light folder, or why there is none."""
+    from pipeline.archive.preview import stacked_preview
+    from pipeline.errors import PipelineError
+
+    out = []
+    for light in lights:
+        name = f"preview_{safe_name(light.folder.split('/')[-1]).lower()}.png"
+        try:
+            made = stacked_preview([folder / light.folder / f for f in light.files])
+        except PipelineError as exc:
+            out.append({"folder": light.folder, "preview": None, "reason": str(exc)})
+            continue
+        (folder / name).write_bytes(made.png)
+        out.append({"folder": light.folder, "preview": name, "frames": made.used,
+                    "refused": [{"file": Path(p).name, "reason": r} for p, r in made.refused]})
+    return out
 
 
 def _calibration_folder(chosen: CalibrationSet, library: list[CalibrationSet], used: dict) -> str:

@@ -38,12 +38,14 @@ class Command(BaseCommand):
         parser.add_argument("--target", help="only lights around this target of the network (name or alias)")
         parser.add_argument("--since", help="only lights taken from this date or time (UTC)")
         parser.add_argument("--until", help="only lights taken before this date or time (UTC)")
+        parser.add_argument("--preview", action="store_true",
+                            help="also a stacked (uncalibrated) preview PNG per filter in each package")
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument("--link", dest="mode", action="store_const", const="link",
                           help="symbolic links to the share (default)")
         mode.add_argument("--copy", dest="mode", action="store_const", const="copy", help="copy the files")
 
-    def handle(self, *args, network, out, near, target, since, until, mode, **options):
+    def handle(self, *args, network, out, near, target, since, until, mode, preview, **options):
         tenant = Network.objects.filter(slug=network).first()
         if tenant is None:
             raise CommandError(f"no network with slug {network!r}")
@@ -61,7 +63,7 @@ class Command(BaseCommand):
         root.mkdir(parents=True, exist_ok=True)
         for cluster in clusters:
             try:
-                package = write_package(cluster, root, mode or "link")
+                package = write_package(cluster, root, mode or "link", preview=preview)
             except (PackageError, OSError) as exc:
                 raise CommandError(f"package {cluster.name}: {exc}") from None
             self.stdout.write(f"{package.folder.name}: {package.lights} light(s) ({', '.join(cluster.filters)}), "

@@ -117,3 +117,18 @@ def test_api_counts_subframes_in_a_cone(catalogued):
     frame_id = response.json()["results"][0]["id"]
     missing = client.get(f"/api/v1/frames/{frame_id}/file")
     assert missing.status_code == 404 and "catalogued in place" in missing.json()["detail"]
+
+
+def test_stacked_preview_per_filter(catalogued, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "packages"
+    call_command("export_packages", "--network", "obs", "--out", str(out), "--near", str(CRAB[0]), str(CRAB[1]), "1",
+                 "--preview")
+    (folder,) = list(out.iterdir())
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert [p["preview"] for p in manifest["previews"]] == ["preview_l.png", "preview_r.png"]
+    # Three lights per filter, one of them taken after a meridian flip: all registered.
+    assert all(p["frames"] == 3 and not p["refused"] for p in manifest["previews"])
+    with Image.open(folder / "preview_l.png") as image:
+        assert image.size == (256, 256)
