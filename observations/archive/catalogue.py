@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from network.models import Membership, Network, Role
+from observations.archive.bulk import insert_rows
 from observations.archive.models import ArchiveFile
 from observations.frame_astrometry import footprint
 from observations.frame_header import header_cards, is_master, judge_header
@@ -300,10 +301,11 @@ def _flush(pending: list[tuple[Frame, ArchiveFile]], summary: CatalogueSummary) 
     if not pending:
         return []
     with transaction.atomic():
-        frames = Frame.objects.bulk_create([frame for frame, _ in pending])
+        frames = [frame for frame, _ in pending]
+        insert_rows(Frame, frames, key="sha256")
         for frame, located in pending:
             located.frame = frame
-        ArchiveFile.objects.bulk_create([located for _, located in pending])
+        insert_rows(ArchiveFile, [located for _, located in pending], key="path")
     lights = [(frame.pk, Path(located.path)) for frame, located in pending if frame.image_type == ImageType.LIGHT]
     summary.new += len(pending)
     summary.frame_ids += [frame.pk for frame in frames]
