@@ -53,6 +53,7 @@ class CatalogueSummary:
     unchanged: int = 0
     moved: list[tuple[str, str]] = field(default_factory=list)
     copies: list[tuple[str, str]] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
     bad: list[tuple[str, str]] = field(default_factory=list)
     kinds: Counter = field(default_factory=Counter)
     astrometry: Counter = field(default_factory=Counter)
@@ -65,7 +66,7 @@ class CatalogueSummary:
 
     def as_dict(self) -> dict:
         return {"files": self.files, "new": self.new, "unchanged": self.unchanged, "moved": len(self.moved),
-                "copies": len(self.copies), "bad": [{"path": p, "reason": r} for p, r in self.bad],
+                "copies": len(self.copies), "replaced": len(self.replaced), "bad": [{"path": p, "reason": r} for p, r in self.bad],
                 "kinds": dict(self.kinds), "astrometry": dict(self.astrometry), "seconds": round(self.seconds, 3)}
 
 
@@ -253,6 +254,9 @@ def _catalogue_one(path: Path, network: Network, site: Site | None, known: dict,
     if frame_id is not None:
         _known_content(scanned, network, frame_id, summary)
         return
+    if seen is not None:  # new bytes under a known path: the old content is gone from the share
+        _forget(network, text)
+        summary.replaced.append(text)
     try:
         columns, reason = frame_columns(scanned)
     except PipelineError as exc:
@@ -275,6 +279,18 @@ def _catalogue_one(path: Path, network: Network, site: Site | None, known: dict,
     by_sha[scanned.sha256] = -1  # a second copy within this pass is a copy, not a new frame
     pending.append((frame, located))
     summary.kinds[columns["image_type"]] += 1
+
+
+def _forget(network: Network, path: str) -> None:
+    """Drop the location of content that was overwritten, and its frame when the portal holds
+    no copy of it (a catalogue-only frame has nothing left to point at)."""
+    located = ArchiveFile.objects.filter(network=network, path=path).select_related("frame").first()
+    if located is None:
+        return
+    frame = located.frame
+    located.delete()
+    if not frame.storage_key:
+        frame.delete()
 
 
 def _known_content(scanned: ScannedFile, network: Network, frame_id: int, summary: CatalogueSummary) -> None:

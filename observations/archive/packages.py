@@ -79,6 +79,9 @@ def write_package(cluster: PointingCluster, out: Path, mode: str = "link",
     library = library if library is not None else calibration_library(site)
     by_label = {s.label: s for s in library}
     folder = out / package_folder_name(cluster.name)
+    for owned in ("lights", "darks", "flats", "biases", "process"):  # a re-export starts clean
+        if (folder / owned).is_dir():
+            shutil.rmtree(folder / owned)
     package = Package(folder, cluster)
     light_folders: dict[tuple, LightFolder] = {}
     used: dict[str, CalibrationFolder] = {}

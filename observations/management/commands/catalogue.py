@@ -68,7 +68,8 @@ class Command(BaseCommand):
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(s.kinds.items())) or "none"
         self.stdout.write(self.style.SUCCESS(
             f"{s.files} file(s) in {s.seconds:.1f} s ({s.files_per_s:.0f} files/s): {s.new} new ({kinds}), "
-            f"{s.unchanged} unchanged, {len(s.moved)} moved, {len(s.copies)} copies, {len(s.bad)} bad"))
+            f"{s.unchanged} unchanged, {len(s.moved)} moved, {len(s.copies)} copies, {len(s.replaced)} overwritten, "
+            f"{len(s.bad)} bad"))
         if s.astrometry:
             self.stdout.write("astrometry of new lights: " + ", ".join(f"{n} {m}" for m, n in s.astrometry.items()))
         for old, new in s.moved:

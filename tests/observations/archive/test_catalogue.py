@@ -3,6 +3,7 @@ re-runs, moved files, calibration chosen with reasons."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -78,6 +79,16 @@ def test_rerun_skips_known_files_and_recognises_moves(share):
     assert [c[0] for c in third.copies] == [str(root / "sorted" / "zz_copy.fits")]
     assert ArchiveFile.objects.get(path=str(moved)).frame.original_name == light.split("/")[-1]
     assert Frame.objects.filter(network=network).count() == 63
+    # New bytes under a known name: the old frame goes, the new one comes.
+    old = ArchiveFile.objects.get(path=str(moved)).frame_id
+    other = next(p for p, k in truth.kinds.items() if k == "light" and p != light)
+    shutil.copy(other, root / "sorted" / "zz_copy.fits")
+    overwritten = root / "sorted" / "renamed.fits"
+    overwritten.write_bytes(Path(other).read_bytes()[:2880 * 3] + bytes(len(Path(other).read_bytes()) - 2880 * 3))
+    fourth = catalogue_paths([root], network, solve="never")
+    assert fourth.replaced == [str(overwritten)] and fourth.new == 1
+    assert not Frame.objects.filter(pk=old).exists()
+    assert ArchiveFile.objects.get(path=str(overwritten)).frame_id != old
 
 
 def test_command_errors_are_messages(tmp_path):
