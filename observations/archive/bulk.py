@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from django.db import connection, models
 
 
-def insert_rows(model: type[models.Model], objects: Sequence[models.Model], key: str) -> None:
-    """Insert ``objects`` and set their primary keys; ``key`` is a field unique among them
-    (within the rows just written), used to read the ids back."""
+def insert_rows(model: type[models.Model], objects: Sequence[models.Model], key: str, scope: dict) -> None:
+    """Insert ``objects`` and set their primary keys. ``key`` is a field unique within
+    ``scope`` (filter keywords, e.g. the network), used to read the ids back."""
     if not objects:
         return
     if connection.vendor != "postgresql":
@@ -34,7 +34,7 @@ def insert_rows(model: type[models.Model], objects: Sequence[models.Model], key:
                 copy.write_row([field.get_db_prep_save(getattr(obj, field.attname), connection) for field in fields])
     key_field = model._meta.get_field(key)
     values = [getattr(obj, key_field.attname) for obj in objects]
-    found = dict(model.objects.filter(**{f"{key}__in": values}).order_by("-pk").values_list(key, "pk"))
+    found = dict(model.objects.filter(**scope, **{f"{key}__in": values}).values_list(key, "pk"))
     for obj in objects:
         obj.pk = found[getattr(obj, key_field.attname)]
         obj._state.adding = False

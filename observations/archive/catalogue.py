@@ -318,10 +318,11 @@ def _flush(pending: list[tuple[Frame, ArchiveFile]], summary: CatalogueSummary) 
         return []
     with transaction.atomic():
         frames = [frame for frame, _ in pending]
-        insert_rows(Frame, frames, key="sha256")
+        network_id = frames[0].network_id
+        insert_rows(Frame, frames, key="sha256", scope={"network_id": network_id})
         for frame, located in pending:
             located.frame = frame
-        insert_rows(ArchiveFile, [located for _, located in pending], key="path")
+        insert_rows(ArchiveFile, [located for _, located in pending], key="path", scope={"network_id": network_id})
     lights = [(frame.pk, Path(located.path)) for frame, located in pending if frame.image_type == ImageType.LIGHT]
     summary.new += len(pending)
     summary.frame_ids += [frame.pk for frame in frames]

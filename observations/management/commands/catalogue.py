@@ -43,10 +43,20 @@ class Command(BaseCommand):
             roots = [Path(p).expanduser().resolve() for p in paths]
             self.stdout.write(f"watching {', '.join(map(str, roots))} (quiet period {quiet_seconds:g} s); Ctrl-C stops")
             try:
-                watch_share(roots, lambda ready: self._run(ready, tenant, place, solve, not no_grade),
+                watch_share(roots, lambda ready: self._arrived(ready, tenant, place, solve, not no_grade),
                             quiet_s=quiet_seconds)
             except KeyboardInterrupt:
                 self.stdout.write("stopped watching")
+
+    def _arrived(self, paths, tenant, place, solve, grade) -> None:
+        """Files the watcher found quiet; one that vanished meanwhile is simply not there."""
+        present = [p for p in paths if p.is_file()]
+        if not present:
+            return
+        try:
+            self._run(present, tenant, place, solve, grade)
+        except CatalogueError as exc:
+            self.stdout.write(self.style.WARNING(f"  {exc}"))
 
     def _run(self, paths, tenant, place, solve, grade) -> CatalogueSummary:
         bar = tqdm(total=0, unit="file", desc="catalogue", file=self.stderr._out, leave=False, mininterval=0.5)

@@ -96,3 +96,17 @@ def test_command_errors_are_messages(tmp_path):
         call_command("catalogue", str(tmp_path / "missing"), "--network", "obs")
     with pytest.raises(CommandError, match="not a valid network slug"):
         call_command("catalogue", str(tmp_path), "--network", "Not A Slug")
+
+
+def test_two_networks_catalogue_one_share_apart(share):
+    from observations.archive.catalogue import archive_network
+
+    root, _ = share
+    first, second = archive_network("obs"), archive_network("club")
+    catalogue_paths([root], first, solve="never")
+    summary = catalogue_paths([root], second, solve="never")
+    assert summary.new == 63
+    for network in (first, second):
+        frames = Frame.objects.filter(network=network)
+        assert frames.count() == 63
+        assert ArchiveFile.objects.filter(frame__in=frames, network=network).count() == 63
