@@ -231,6 +231,10 @@ class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         frame = self.get_object()
         if is_agent(request) or not can_operate_site(request, frame.site):
             raise PermissionDenied("only the site's owner or a network manager may re-run the pipeline")
+        if not frame.storage_key:
+            return Response({"detail": "this frame was catalogued in place on a share: run manage.py catalogue "
+                                       "on it again (the pipeline reads frames from the frame storage)"},
+                            status=status.HTTP_409_CONFLICT)
         from observations.processing import rerun_frames
 
         rerun_frames([frame.pk])

@@ -117,6 +117,8 @@ def test_api_counts_subframes_in_a_cone(catalogued):
     frame_id = response.json()["results"][0]["id"]
     missing = client.get(f"/api/v1/frames/{frame_id}/file")
     assert missing.status_code == 404 and "catalogued in place" in missing.json()["detail"]
+    again = client.post(f"/api/v1/frames/{frame_id}/rerun")
+    assert again.status_code == 409 and "manage.py catalogue" in again.json()["detail"]
 
 
 def test_stacked_preview_per_filter(catalogued, tmp_path):
