@@ -15,7 +15,7 @@ from pathlib import Path
 from observations.archive.clusters import PointingCluster
 from observations.archive.library import calibration_library, frame_location
 from observations.frames import Frame
-from pipeline.archive.calibration import CalibrationSet, bias_for_flat
+from pipeline.archive.calibration import CalibrationSet, bias_for
 from pipeline.archive.package import (
     CalibrationFolder,
     LightFolder,
@@ -98,13 +98,14 @@ def write_package(cluster: PointingCluster, out: Path, mode: str = "link",
             row["in_stack"] = False
             package.left_out += 1
             continue
-        key = (frame.filter or "none", *(s.label if s else None for s in sets.values()))
+        scaled = any("scaled" in note for note in chosen["dark"].get("reason", "").split("; "))
+        key = (frame.filter or "none", *(s.label if s else None for s in sets.values()), scaled)
         if key not in light_folders:
             same_filter = sum(1 for k in light_folders if k[0] == key[0])
             name = safe_name(key[0]) + (f"_{same_filter + 1}" if same_filter else "")
             light_folders[key] = LightFolder(f"lights/{name}", key[0], *(
                 _calibration_folder(s, library, used) if s else None for s in
-                (sets["dark"], sets["flat"], sets["bias"])))
+                (sets["dark"], sets["flat"], sets["bias"])), scale_dark=scaled)
         target = light_folders[key]
         file_name = _package_name(frame.pk, frame_location(frame))
         _place(_source(frame), folder / target.folder / file_name, mode)
@@ -160,7 +161,11 @@ def _calibration_folder(chosen: CalibrationSet, library: list[CalibrationSet], u
     """Register a calibration set (and a flat set's bias) in the package; its key in ``used``."""
     if chosen.label in used:
         return chosen.label
-    bias = bias_for_flat(chosen, library) if chosen.kind == "flat" and not chosen.is_master else None
+    bias = None
+    if chosen.kind == "flat" and not chosen.is_master:
+        bias = bias_for(chosen, library)
+    elif chosen.kind == "dark":
+        bias = chosen.bias
     if bias is not None:
         _calibration_folder(bias, library, used)
     master = _package_name(chosen.files[0].id, chosen.files[0].path) if chosen.is_master else None

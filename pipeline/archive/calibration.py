@@ -47,12 +47,21 @@ class CalibrationSet:
     kind: str
     files: list[CalibrationFile]
     temperature_c: float | None
+    bias: CalibrationSet | None = None
     master: Master = field(init=False)
 
     def __post_init__(self) -> None:
+        self._describe()
+
+    def _describe(self) -> None:
         first = self.files[0]
         self.master = Master(self.kind, np.broadcast_to(np.float32(0.0), first.shape), self._header(),
                              Path(self.label))
+
+    def subtract_bias(self, bias: CalibrationSet) -> None:
+        """Raw darks combined after ``bias`` is taken out: a master that scales with exposure."""
+        self.bias = bias
+        self._describe()
 
     @property
     def is_master(self) -> bool:
@@ -63,7 +72,7 @@ class CalibrationSet:
         header = fits.Header()
         values = {"IMAGETYP": self.kind, "INSTRUME": info.camera, "GAIN": info.gain, "OFFSET": info.offset,
                   "CCD-TEMP": self.temperature_c, "EXPTIME": info.exposure_s, "FILTER": info.filter,
-                  "BIASSUB": all(f.bias_subtracted for f in self.files)}
+                  "BIASSUB": self.bias is not None or all(f.bias_subtracted for f in self.files)}
         if info.binning:
             values["XBINNING"], values["YBINNING"] = info.binning
         dates = sorted(f.info.date_obs for f in self.files if f.info.date_obs is not None)
@@ -138,6 +147,12 @@ def group_calibration(files: Sequence[CalibrationFile], tolerance_c: float = TEM
             temperature = round(float(np.median(temps)), 2) if temps else None
             sets.append(CalibrationSet(_label(run[0].kind, run[0].info, temperature, len(sets) + 1), run[0].kind,
                                        sorted(run, key=lambda f: f.path), temperature))
+    # Dark scaling where the data allow: raw darks with a bias of their camera, settings and
+    # temperature are combined bias-subtracted, so a dark of another exposure can be scaled.
+    for dark in (s for s in sets if s.kind == "dark" and not s.is_master):
+        bias = bias_for(dark, sets)
+        if bias is not None:
+            dark.subtract_bias(bias)
     return sets
 
 
@@ -172,6 +187,8 @@ def _reason(kind: str, choice: MasterChoice, chosen: CalibrationSet | None) -> s
         said.append(f"sensor at {chosen.temperature_c:+.1f} C, within {TEMPERATURE_TOLERANCE_C:g} C")
     if kind == "dark":
         said.append(f"exposure {chosen.master.exposure_s:g} s")
+        if chosen.bias is not None:
+            said.append(f"combined after bias {chosen.bias.label}")
     if kind == "flat":
         said.append(f"filter {chosen.master.info.filter!r}")
     if chosen.master.info.date_obs is not None:
@@ -189,10 +206,11 @@ def calibrate_light(light: FrameHeader, shape: tuple[int, int], sets: Sequence[C
     return LightCalibration(choices, chosen)
 
 
-def bias_for_flat(flat: CalibrationSet, sets: Sequence[CalibrationSet], rules: MatchRules = ARCHIVE_RULES
-                  ) -> CalibrationSet | None:
-    """The bias set to take out of a flat set before it is combined (None when there is none)."""
-    choice = choose_master(flat.master.info, flat.files[0].shape, [s.master for s in sets], "bias", rules)
+def bias_for(calibration: CalibrationSet, sets: Sequence[CalibrationSet], rules: MatchRules = ARCHIVE_RULES
+             ) -> CalibrationSet | None:
+    """The bias set to take out of a dark or flat set before it is combined (None when none fits)."""
+    choice = choose_master(calibration.master.info, calibration.files[0].shape, [s.master for s in sets], "bias",
+                           rules)
     if choice.master is None:
         return None
     return next(s for s in sets if s.label == str(choice.master.path))

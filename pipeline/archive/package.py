@@ -45,12 +45,14 @@ class LightFolder:
     flat: str | None = None
     bias: str | None = None
     files: list[str] = field(default_factory=list)
+    scale_dark: bool = False
 
 
 @dataclass(frozen=True)
 class CalibrationFolder:
     """A calibration set in the package: ``kind``, folder, and its master file when it is one
-    (then nothing is combined). ``bias`` is the bias folder a flat set is corrected with."""
+    (then nothing is combined). ``bias`` is the bias folder a flat or dark set is corrected
+    with before it is combined."""
 
     kind: str
     folder: str
@@ -96,21 +98,26 @@ def siril_script(lights: Sequence[LightFolder], calibration: dict[str, Calibrati
         depth = "../" * (item.folder.count("/") + 1)
         lines += [f"# master {item.kind} from {item.folder}", f"cd {item.folder}",
                   f"convert {sequence} -out={depth}process", f"cd {depth}process"]
-        if item.kind == "flat":
-            if item.bias:
-                lines.append(f"preprocess {sequence} -bias={_master_reference(calibration[item.bias])}")
-                sequence = f"pp_{sequence}"
-            lines.append(f"stack {sequence} rej 3 3 -norm=mul -out={item.kind}_{_sequence(item.folder)}_stacked")
-        else:
-            lines.append(f"stack {sequence} rej 3 3 -nonorm -out={item.kind}_{_sequence(item.folder)}_stacked")
+        if item.bias:
+            lines.append(f"preprocess {sequence} -bias={_master_reference(calibration[item.bias])}")
+            sequence = f"pp_{sequence}"
+        norm = "-norm=mul" if item.kind == "flat" else "-nonorm"
+        lines.append(f"stack {sequence} rej 3 3 {norm} -out={item.kind}_{_sequence(item.folder)}_stacked")
         lines += ["cd ..", ""]
     for light in lights:
         sequence = f"light_{_sequence(light.folder)}"
         depth = "../" * (light.folder.count("/") + 1)
         lines += [f"# {len(light.files)} light(s) through {light.filter}", f"cd {light.folder}",
                   f"convert {sequence} -out={depth}process", f"cd {depth}process"]
+        dark = light.dark
+        if light.scale_dark and dark:
+            # Siril 1.0's dark optimisation (-opt) crashes (1.0.6, tested): a dark of another
+            # exposure is left to the manifest, which names it and its scale.
+            lines.append(f"# the dark {calibration[dark].folder} must be scaled to this exposure; Siril 1.0 cannot "
+                         f"(-opt crashes): calibrated with bias and flat only")
+            dark = None
         options = [f"-{kind}={_master_reference(calibration[name])}"
-                   for kind, name in (("bias", light.bias), ("dark", light.dark), ("flat", light.flat)) if name]
+                   for kind, name in (("bias", light.bias), ("dark", dark), ("flat", light.flat)) if name]
         if options or cfa:
             options += ["-cfa", "-equalize_cfa", "-debayer"] if cfa else []
             lines.append(f"preprocess {sequence} " + " ".join(options))

@@ -94,7 +94,16 @@ def test_calibration_sets_and_choices_with_reasons():
     record = chosen.as_dict()
     assert "within 1 C" in record["dark"]["reason"] and "exposure 300 s" in record["dark"]["reason"]
     assert any("-19.8" in r or "-20" in r for r in record["dark"]["refused"])
-    assert record["bias"]["reason"].startswith("not needed")
+    # The -10 C darks have a bias of their temperature: combined bias-subtracted, so the
+    # light takes that bias too, and a dark of another exposure can be scaled.
+    assert {f.id for f in chosen.sets["bias"].files} == {50, 51, 52}
+    assert "combined after bias" in record["dark"]["reason"]
+    scaled = calibrate_light(_light(-10.0, 200, "Ha"), (64, 64), sets).as_dict()
+    assert scaled["dark"]["set"].startswith("dark_120s_-10C")
+    assert "dark scaled from 120 s to 200 s" in scaled["dark"]["reason"]
+    unscalable = calibrate_light(_light(-19.8, 200, "Ha"), (64, 64), sets).as_dict()
+    assert unscalable["dark"]["set"] is None
+    assert any("cannot be scaled" in r for r in unscalable["dark"]["refused"])
     cold = calibrate_light(_light(-20.0, 300, "SII"), (64, 64), sets).as_dict()
     assert cold["dark"]["set"] is not None
     assert cold["flat"]["set"] is None and cold["flat"]["reason"].startswith("no match")
@@ -108,3 +117,22 @@ def test_temperature_runs_never_span_more_than_two_degrees():
     for s in sets:
         temps = [f.info.temperature_c for f in s.files]
         assert max(temps) - min(temps) <= 2.0
+
+
+def test_siril_script_layout():
+    from pipeline.archive.package import CalibrationFolder, LightFolder, siril_script
+
+    calibration = {"b": CalibrationFolder("bias", "biases/b"), "d": CalibrationFolder("dark", "darks/d", bias="b"),
+                   "f": CalibrationFolder("flat", "flats/f", bias="b"),
+                   "m": CalibrationFolder("dark", "darks/m", master_file="master_dark.fits")}
+    script = siril_script([LightFolder("lights/Ha", "Ha", "d", "f", "b", ["a.fits"]),
+                           LightFolder("lights/OIII", "OIII", "m", None, None, ["b.fits"]),
+                           LightFolder("lights/SII", "SII", "d", "f", "b", ["c.fits"], scale_dark=True)], calibration)
+    lines = script.splitlines()
+    assert lines[0] == "requires 1.0.0"
+    order = [line for line in lines if line.startswith("stack ")]
+    assert [line.split()[1] for line in order][:3] == ["bias_b", "pp_dark_d", "pp_flat_f"]  # bias first
+    assert "preprocess light_ha -bias=bias_b_stacked -dark=dark_d_stacked -flat=flat_f_stacked" in lines
+    assert "preprocess light_oiii -dark=../darks/m/master_dark.fits" in lines
+    assert "preprocess light_sii -bias=bias_b_stacked -flat=flat_f_stacked" in lines  # no dark it cannot scale
+    assert not any(line.startswith("preprocess") and "-opt" in line for line in lines)

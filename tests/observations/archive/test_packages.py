@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 
@@ -61,7 +62,7 @@ def test_one_package_per_panel_and_target(catalogued, tmp_path, capsys):
             assert row["object_in_header"] in ("NGC 1952", "M45 Panel 1")
         rows = list(csv.DictReader((folder / "manifest.csv").open()))
         assert [r["file"] for r in rows] == [row["file"] for row in lights]
-        assert "preprocess light_l -dark=" in (folder / "process.ssf").read_text()
+        assert re.search(r"preprocess light_l (-bias=\S+ )?-dark=\S+ -flat=", (folder / "process.ssf").read_text())
     assert seen_panels == set(centres)
 
 
@@ -82,10 +83,16 @@ def test_narrowed_by_cone_and_date(catalogued, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("siril-cli") is None, reason="siril-cli is not installed")
-def test_siril_script_runs_to_a_stacked_image(catalogued, tmp_path):
+@pytest.mark.parametrize("where", ["Crab", "M45-P1"])
+def test_siril_script_runs_to_a_stacked_image(catalogued, tmp_path, where):
+    """The Crab's darks hold the bias; the mosaic's are combined bias-subtracted (a bias of their
+    temperature exists), so its lights are calibrated with bias, dark and flat."""
     out = tmp_path / "packages"
-    call_command("export_packages", "--network", "obs", "--out", str(out), "--near", str(CRAB[0]), str(CRAB[1]), "1")
+    ra, dec = panel_centres()[where]
+    call_command("export_packages", "--network", "obs", "--out", str(out), "--near", str(ra), str(dec), "0.2")
     (folder,) = list(out.iterdir())
+    script = (folder / "process.ssf").read_text()
+    assert ("-bias=" in script.split("# 3 light(s) through L")[1]) == (where != "Crab")
     home = tmp_path / "home"
     home.mkdir()
     run = subprocess.run(["siril-cli", "-d", str(folder), "-s", str(folder / "process.ssf")], capture_output=True,
