@@ -106,6 +106,50 @@ def read_goals_csv(text: str) -> list[GoalTarget]:
     return list(targets.values())
 
 
+GOALS_KEY = "archive_goals"
+
+
+def import_goals(network: Network, targets: list[GoalTarget]) -> tuple[int, int]:
+    """Store a target list as the network's targets (created or updated by name), each with
+    its per-filter goals in ``metadata['archive_goals']``; returns (created, updated).
+
+    The total (hours) and filters also go into the target's own goal fields, which the
+    network scheduler plans from.
+    """
+    from targets.models import Target, TargetType, name_key
+
+    created = updated = 0
+    for goal in targets:
+        target = Target.objects.filter(network=network, name_key=name_key(goal.name)).first()
+        if target is None:
+            target = Target(network=network, name=goal.name, target_type=TargetType.DEEP_SKY)
+            created += 1
+        else:
+            updated += 1
+        target.ra_deg, target.dec_deg, target.priority = goal.ra_deg, goal.dec_deg, goal.priority
+        target.required_filters = [g.filter for g in goal.goals]
+        target.exposure_sec = goal.goals[0].exposure_s
+        target.total_hours = sum(g.goal_s for g in goal.goals) / 3600.0 or None
+        target.metadata = {**(target.metadata or {}), GOALS_KEY: {
+            "radius_deg": goal.radius_deg,
+            "filters": [{"filter": g.filter, "exposure_s": g.exposure_s, "goal_s": g.goal_s} for g in goal.goals]}}
+        target.save()
+    return created, updated
+
+
+def stored_goals(network: Network) -> list[GoalTarget]:
+    """The network's targets that carry imported per-filter goals, as a target list."""
+    from targets.models import Target
+
+    out = []
+    for target in Target.objects.filter(network=network, is_active=True, metadata__has_key=GOALS_KEY):
+        stored = target.metadata[GOALS_KEY]
+        out.append(GoalTarget(target.name, target.ra_deg, target.dec_deg, stored.get("radius_deg", DEFAULT_RADIUS_DEG),
+                              target.priority, [FilterGoal(g["filter"], g["exposure_s"], g["goal_s"])
+                                                for g in stored.get("filters", [])]))
+    return out
+
+
 @dataclass
 class PanelCoverage:
     """One panel of a target and one filter: good integration against the goal (seconds)."""
@@ -184,4 +228,5 @@ def gap_jobs(rows: list[PanelCoverage], wheel: list[str], min_altitude_deg: floa
     return jobs, skipped
 
 
-__all__ = ["GoalsError", "GoalTarget", "PanelCoverage", "TaskingError", "coverage", "gap_jobs", "read_goals_csv"]
+__all__ = ["GoalsError", "GoalTarget", "PanelCoverage", "TaskingError", "coverage", "gap_jobs", "import_goals",
+           "read_goals_csv", "stored_goals"]

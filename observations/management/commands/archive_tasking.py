@@ -7,7 +7,14 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from network.models import Network
-from observations.archive.coverage import GoalsError, coverage, gap_jobs, read_goals_csv
+from observations.archive.coverage import (
+    GoalsError,
+    coverage,
+    gap_jobs,
+    import_goals,
+    read_goals_csv,
+    stored_goals,
+)
 from observations.exports import TASKING_FORMATS, EkosOptions, TaskingError, tasking_files
 from observations.exports.nina import load_template
 from sites.models import Site
@@ -19,8 +26,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--network", required=True, help="network slug")
-        parser.add_argument("--goals", required=True, help="CSV: name, ra, dec, filter, exposure_s, goal_hours "
-                                                           "[, radius_deg, priority]")
+        parser.add_argument("--goals", help="CSV: name, ra, dec, filter, exposure_s, goal_hours [, radius_deg, "
+                                            "priority]; default: the goals imported before")
+        parser.add_argument("--import", dest="store", action="store_true",
+                            help="store the CSV's targets and goals in the network (used when --goals is left out)")
         parser.add_argument("--out", required=True, help="folder to write the tasking files into")
         parser.add_argument("--site", help="only this site's frames; its filter wheel names the filters")
         parser.add_argument("--format", choices=TASKING_FORMATS, default="ekos")
@@ -29,7 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--sequence-dir", help="absolute folder of the .esq files on the KStars machine "
                                                    "(default: --out, made absolute)")
 
-    def handle(self, *args, network, goals, out, site, format, template, profile, sequence_dir, **options):
+    def handle(self, *args, network, goals, store, out, site, format, template, profile, sequence_dir, **options):
         tenant = Network.objects.filter(slug=network).first()
         if tenant is None:
             raise CommandError(f"no network with slug {network!r}")
@@ -38,12 +47,23 @@ class Command(BaseCommand):
             place = Site.objects.filter(network=tenant, name=site).first()
             if place is None:
                 raise CommandError(f"no site {site!r} in network {network!r}")
-        try:
-            targets = read_goals_csv(Path(goals).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise CommandError(f"cannot read {goals}: {exc.strerror or exc}") from None
-        except GoalsError as exc:
-            raise CommandError(f"{goals}: {exc}") from None
+        if goals:
+            try:
+                targets = read_goals_csv(Path(goals).read_text(encoding="utf-8"))
+            except OSError as exc:
+                raise CommandError(f"cannot read {goals}: {exc.strerror or exc}") from None
+            except GoalsError as exc:
+                raise CommandError(f"{goals}: {exc}") from None
+            if store:
+                created, updated = import_goals(tenant, targets)
+                self.stdout.write(f"target list stored: {created} target(s) created, {updated} updated")
+        else:
+            if store:
+                raise CommandError("--import needs --goals (the CSV to import)")
+            targets = stored_goals(tenant)
+            if not targets:
+                raise CommandError(f"network {network!r} has no imported goals: give --goals targets.csv "
+                                   f"(with --import to keep them)")
         rows = coverage(tenant, targets, place.pk if place else None)
         self.stdout.write(f"{'panel':28} {'filter':6} {'have_h':>7} {'goal_h':>7} {'frames':>6}  status")
         for row in rows:

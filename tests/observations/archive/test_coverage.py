@@ -36,7 +36,9 @@ def test_tasking_for_exactly_the_short_panels_and_filters(share, tmp_path, capsy
     goals = tmp_path / "targets.csv"
     goals.write_text(GOALS)
     out = tmp_path / "tasking"
-    call_command("archive_tasking", "--network", "obs", "--goals", str(goals), "--out", str(out))
+    call_command("archive_tasking", "--network", "obs", "--goals", str(goals), "--import", "--out", str(tmp_path / "x"))
+    assert "3 target(s) created" in capsys.readouterr().out
+    call_command("archive_tasking", "--network", "obs", "--out", str(out))  # from the stored goals
     printed = capsys.readouterr().out
     assert "M45 mosaic P1" in printed and "M45 mosaic P6" in printed
     jobs = read_scheduler_list((out / "tasking.esl").read_text())
@@ -76,3 +78,5 @@ def test_bad_target_lists_are_messages(tmp_path):
     bad.write_text("name,ra\n")
     with pytest.raises(CommandError, match="lacks the column"):
         call_command("archive_tasking", "--network", "obs", "--goals", str(bad), "--out", str(tmp_path / "o"))
+    with pytest.raises(CommandError, match="no imported goals"):
+        call_command("archive_tasking", "--network", "obs", "--out", str(tmp_path / "o"))
