@@ -228,7 +228,10 @@ def catalogue_paths(
             _locate(new_lights, solve, grade, summary)
         from observations.archive.library import match_site_lights
 
-        match_site_lights(site)
+        if any(summary.kinds[kind] for kind in ("dark", "flat", "bias")) or summary.replaced:
+            match_site_lights(site)  # the library changed: every light of the site may choose anew
+        elif new_lights:
+            match_site_lights(site, Frame.objects.filter(pk__in=[pk for pk, _ in new_lights]))
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -215,11 +214,3 @@ def bias_for(calibration: CalibrationSet, sets: Sequence[CalibrationSet], rules:
         return None
     return next(s for s in sets if s.label == str(choice.master.path))
 
-
-def observation_night(when: datetime | None) -> str | None:
-    """The civil date of the evening a UTC time belongs to (noon to noon), ``YYYY-MM-DD``."""
-    if when is None:
-        return None
-    from datetime import timedelta
-
-    return (when - timedelta(hours=12)).date().isoformat()
