@@ -2,7 +2,7 @@
 
 Files are catalogued where they lie (an :class:`ArchiveFile` row holds the path; nothing is
 copied into the frame storage). Each file is read once: hashed, and its header parsed
-without decoding pixels (:func:`pipeline.archive.scan.scan_file`). A file whose path, size
+without decoding pixels (:func:`datas_pipeline.archive.scan.scan_file`). A file whose path, size
 and modification time are unchanged is skipped unread; a file whose bytes the network
 already holds is recognised as moved or renamed (its path is updated) or as a second copy.
 A file that cannot be used is listed with its reason and skipped. New lights then get a sky
@@ -29,11 +29,11 @@ from observations.frame_astrometry import footprint
 from observations.frame_header import header_cards, is_master, judge_header
 from observations.frames import Frame, ImageType, WcsSource
 from observations.states import FrameState
-from pipeline.archive.classify import UnclassifiedFrame, classify_frame
-from pipeline.archive.scan import ScannedFile, scan_file, walk_share
-from pipeline.archive.wcsfast import cards_wcs, describe_wcs_fast
-from pipeline.errors import PipelineError
-from pipeline.headers import TYPE_KEYS, normalise_header
+from datas_pipeline.archive.classify import UnclassifiedFrame, classify_frame
+from datas_pipeline.archive.scan import ScannedFile, scan_file, walk_share
+from datas_pipeline.archive.wcsfast import cards_wcs, describe_wcs_fast
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.io.headers import TYPE_KEYS, normalise_header
 from sites.models import Site
 
 BATCH = 500

@@ -1,7 +1,7 @@
 """The network's lights narrowed by cone, target or date, and clustered into pointings.
 
 The query goes through the project's one cone search (Q3C on PostgreSQL); the clustering
-is :func:`pipeline.archive.cluster.cluster_pointings` per site (frames of two telescopes
+is :func:`datas_pipeline.archive.cluster.cluster_pointings` per site (frames of two telescopes
 are never one panel). A cluster is named after the nearest target of the network within
 its field when there is one, else after its centre: never after OBJECT.
 """
@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from network.models import Network
 from observations.frame_selectors import frames_in_cone
 from observations.frames import Frame, ImageType
-from pipeline.archive.cluster import cluster_pointings
+from datas_pipeline.archive.cluster import cluster_pointings
 from targets.models import Target
 from targets.selectors import find_target_by_name
 from targets.sky import angular_separation_deg, cone_search

@@ -1,5 +1,5 @@
 """The calibration library of a site: its darks, flats and biases grouped into sets, and the
-sets each light should use (:mod:`pipeline.archive.calibration`), stored on the light."""
+sets each light should use (:mod:`datas_pipeline.archive.calibration`), stored on the light."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,8 +7,8 @@ from datetime import datetime
 
 from observations.frame_header import header_from_cards
 from observations.frames import Frame, ImageType
-from pipeline.archive.calibration import CalibrationFile, CalibrationSet, calibrate_light, group_calibration
-from pipeline.headers import FrameHeader
+from datas_pipeline.archive.calibration import CalibrationFile, CalibrationSet, calibrate_light, group_calibration
+from datas_pipeline.io.headers import FrameHeader
 from sites.models import Site
 
 _HEADER_FIELDS = {f.name for f in dataclasses.fields(FrameHeader)} - {"issues"}

@@ -15,8 +15,8 @@ from pathlib import Path
 from observations.archive.clusters import PointingCluster
 from observations.archive.library import calibration_library, frame_location
 from observations.frames import Frame
-from pipeline.archive.calibration import CalibrationSet, bias_for
-from pipeline.archive.package import (
+from datas_pipeline.archive.calibration import CalibrationSet, bias_for
+from datas_pipeline.archive.package import (
     CalibrationFolder,
     LightFolder,
     manifest_csv,
@@ -140,8 +140,8 @@ def write_package(cluster: PointingCluster, out: Path, mode: str = "link",
 
 def _previews(folder: Path, lights: list[LightFolder]) -> list[dict]:
     """A stacked (uncalibrated) preview PNG per light folder, or why there is none."""
-    from pipeline.archive.preview import stacked_preview
-    from pipeline.errors import PipelineError
+    from datas_pipeline.archive.preview import stacked_preview
+    from datas_pipeline.errors import PipelineError
 
     out = []
     for light in lights:

@@ -14,7 +14,7 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from pipeline.archive.scan import is_share_fits
+from datas_pipeline.archive.scan import is_share_fits
 
 
 class QuietFiles(FileSystemEventHandler):

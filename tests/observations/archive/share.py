@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from pipeline.catalog import tycho2_cone
-from pipeline.synthetic import catalog_stars, expose, make_wcs, sky_image
+from datas_pipeline.catalog.reference import tycho2_cone
+from datas_pipeline.synthetic.fields import catalog_stars, expose, make_wcs, sky_image
 
 SHAPE = (256, 256)
 SCALE_ARCSEC = 10.0

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from pipeline.archive.classify import UnclassifiedFrame, classify_frame, kind_from_names
-from pipeline.archive.scan import is_share_fits, scan_file, walk_share
-from pipeline.errors import FrameReadError
-from pipeline.headers import normalise_header
+from datas_pipeline.archive.classify import UnclassifiedFrame, classify_frame, kind_from_names
+from datas_pipeline.archive.scan import is_share_fits, scan_file, walk_share
+from datas_pipeline.errors import FrameReadError
+from datas_pipeline.io.headers import normalise_header
 
 
 @pytest.mark.parametrize("word, kind", [

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from pipeline.archive.calibration import CalibrationFile, calibrate_light, group_calibration
-from pipeline.archive.cluster import cluster_pointings
-from pipeline.headers import normalise_header
+from datas_pipeline.archive.calibration import CalibrationFile, calibrate_light, group_calibration
+from datas_pipeline.archive.cluster import cluster_pointings
+from datas_pipeline.io.headers import normalise_header
 
 
 def _mosaic(rng, rows=3, columns=2, per_panel=6, fov=0.7, step=0.6, dec0=40.0):
@@ -120,7 +120,7 @@ def test_temperature_runs_never_span_more_than_two_degrees():
 
 
 def test_siril_script_layout():
-    from pipeline.archive.package import CalibrationFolder, LightFolder, siril_script
+    from datas_pipeline.archive.package import CalibrationFolder, LightFolder, siril_script
 
     calibration = {"b": CalibrationFolder("bias", "biases/b"), "d": CalibrationFolder("dark", "darks/d", bias="b"),
                    "f": CalibrationFolder("flat", "flats/f", bias="b"),

@@ -6,11 +6,11 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from pipeline.archive.cards import CardMap, parse_cards
-from pipeline.archive.wcsfast import cards_wcs, describe_wcs_fast
-from pipeline.headers import normalise_header
-from pipeline.solve import describe_wcs
-from pipeline.synthetic import make_wcs
+from datas_pipeline.archive.cards import CardMap, parse_cards
+from datas_pipeline.archive.wcsfast import cards_wcs, describe_wcs_fast
+from datas_pipeline.io.headers import normalise_header
+from datas_pipeline.astrometry.solve import describe_wcs
+from datas_pipeline.synthetic.fields import make_wcs
 
 
 def test_cards_read_as_astropy_reads_them():

@@ -1,6 +1,6 @@
 """Light, dark, flat or bias: from IMAGETYP in its many spellings, then from heuristics.
 
-:func:`pipeline.headers.normalise_header` reads IMAGETYP, FRAMETYP, OBSTYPE and their
+:func:`datas_pipeline.io.headers.normalise_header` reads IMAGETYP, FRAMETYP, OBSTYPE and their
 spellings ('Light Frame', 'object', 'Dark Field', 'MASTER BIAS', 'zero', ...). When no
 keyword says, the folder and file names a capture program made are the next witness
 ('Darks/300s/...', 'BIAS_0001.fit'), then the header itself: a zero-length exposure is a
@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from pipeline.headers import FrameHeader
+from datas_pipeline.io.headers import FrameHeader
 
 # Words in folder or file names, per kind; matched as whole tokens, in this order (a
 # 'flat darks' folder holds darks, 'dark flats' too: the dark wins).

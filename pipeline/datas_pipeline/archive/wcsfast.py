@@ -1,6 +1,6 @@
 """A header WCS described without SkyCoord: centre, scale, rotation, parity, corners.
 
-:func:`pipeline.solve.describe_wcs` goes through SkyCoord, a few milliseconds per frame;
+:func:`datas_pipeline.astrometry.solve.describe_wcs` goes through SkyCoord, a few milliseconds per frame;
 a header-only catalogue of ten thousand frames cannot afford it. Same definitions here
 with numpy: the centre pixel and its +x and +y neighbours mapped to the sky, the position
 angle of +y east of north, the parity from the turn between +y and +x.
@@ -98,7 +98,7 @@ def _separation(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
 
 
 def describe_wcs_fast(wcs: WCS, shape: tuple[int, int]) -> dict:
-    """As :func:`pipeline.solve.describe_wcs`: centre (degrees), pixel scale (arcsec/px),
+    """As :func:`datas_pipeline.astrometry.solve.describe_wcs`: centre (degrees), pixel scale (arcsec/px),
     rotation (degrees, position angle of +y) and ``flipped``."""
     ny, nx = shape
     cx, cy = (nx - 1) / 2.0, (ny - 1) / 2.0

@@ -16,7 +16,7 @@ from observations.archive.coverage import (
     stored_goals,
 )
 from observations.exports import TASKING_FORMATS, EkosOptions, TaskingError, tasking_files
-from observations.exports.nina import load_template
+from scheduling.exports.nina import load_template
 from sites.models import Site
 
 

@@ -3,7 +3,7 @@
 A share holds thousands of frames; reading each once (the bytes are hashed and the header
 parsed from the same read) keeps a catalogue pass I/O-bound. Plain and gzipped FITS are
 parsed block by block up to the END card; tile-compressed ``.fz`` and files whose primary
-HDU holds no image fall back to :func:`pipeline.fitsio.read_header` (the image extension
+HDU holds no image fall back to :func:`datas_pipeline.io.fits.read_header` (the image extension
 with the primary's inherited keywords).
 """
 from __future__ import annotations
@@ -20,10 +20,10 @@ from pathlib import Path
 from astropy.io import fits
 from astropy.io.fits.verify import VerifyWarning
 
-from pipeline.archive.cards import CardMap, parse_cards
-from pipeline.errors import FrameReadError
-from pipeline.fitscheck import describe_signature
-from pipeline.fitsio import read_header
+from datas_pipeline.archive.cards import CardMap, parse_cards
+from datas_pipeline.errors import FrameReadError
+from datas_pipeline.io.fitscheck import describe_signature
+from datas_pipeline.io.fits import read_header
 
 # Endings of FITS files on a share, compared case-blind (cameras write LIGHT_001.FIT).
 SHARE_SUFFIXES = (".fits", ".fit", ".fts", ".fz", ".fits.gz", ".fit.gz", ".fts.gz")
@@ -163,7 +163,7 @@ def _fallback_header(path: Path, blob: bytes, name: str) -> fits.Header:
 
         try:
             with fits.open(io.BytesIO(blob)) as hdul:
-                from pipeline.fitsio import merged_header, select_image_hdu
+                from datas_pipeline.io.fits import merged_header, select_image_hdu
 
                 return merged_header(hdul, select_image_hdu(hdul, None, path))
         except (OSError, ValueError, TypeError, IndexError, KeyError) as exc:

@@ -4,7 +4,7 @@ Calibration frames are grouped into the sets one master would be built from: sam
 camera, binning, gain, offset and image size, sensor temperature within
 :data:`TEMPERATURE_TOLERANCE_C` of the set's middle, and the same exposure (darks) or
 filter (flats). Each set stands in for its master in
-:func:`pipeline.calibration_match.choose_masters`, the one matcher of the project, so a
+:func:`datas_pipeline.calibration.match.choose_masters`, the one matcher of the project, so a
 light gets the same answer (and the same refusal reasons) as an uploaded master would give.
 """
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from pipeline.calibration import Master
-from pipeline.calibration_match import MasterChoice, MatchRules, choose_master, choose_masters
-from pipeline.headers import FrameHeader
+from datas_pipeline.calibration.masters import Master
+from datas_pipeline.calibration.match import MasterChoice, MatchRules, choose_master, choose_masters
+from datas_pipeline.io.headers import FrameHeader
 
 # Sensor temperatures within this of a set's middle belong to it, degrees Celsius.
 TEMPERATURE_TOLERANCE_C = 1.0

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.wcs import WCS
 
-from pipeline.catalog import CatalogError, radec_to_xyz, tycho2_cone
+from datas_pipeline.catalog.reference import CatalogError, radec_to_xyz, tycho2_cone
 
 # Brightest catalogue stars checked, the fewest that make a verdict, the share that must match.
 CHECK_STARS = 25

@@ -6,7 +6,7 @@ fixed-format cards (FITS standard 4.2: strings in quotes, logicals T/F, integers
 reals), which :func:`parse_cards` reads with string operations; any card it does not
 recognise is handed to astropy's own parser, so nothing is read differently.
 :class:`CardMap` offers the part of :class:`astropy.io.fits.Header` that
-:func:`pipeline.headers.normalise_header` uses (``get``, ``in``, ``comments``).
+:func:`datas_pipeline.io.headers.normalise_header` uses (``get``, ``in``, ``comments``).
 """
 from __future__ import annotations
 
