@@ -181,6 +181,10 @@ class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @action(detail=True, methods=["get"])
     def file(self, request, pk=None):
         frame = self.get_object()
+        if not frame.storage_key:  # catalogued in place (manage.py catalogue): the share holds it
+            located = getattr(frame, "archive_file", None)
+            raise NotFound(f"this frame was catalogued in place ({located.path if located else 'on a share'}); "
+                           f"the portal holds no copy of the file")
         return self._serve(frame.storage_key, "application/fits", frame.original_name or f"{frame.sha256}.fits")
 
     @extend_schema(responses={(200, "image/png"): bytes, 302: None})
@@ -227,6 +231,10 @@ class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         frame = self.get_object()
         if is_agent(request) or not can_operate_site(request, frame.site):
             raise PermissionDenied("only the site's owner or a network manager may re-run the pipeline")
+        if not frame.storage_key:
+            return Response({"detail": "this frame was catalogued in place on a share: run manage.py catalogue "
+                                       "on it again (the pipeline reads frames from the frame storage)"},
+                            status=status.HTTP_409_CONFLICT)
         from observations.processing import rerun_frames
 
         rerun_frames([frame.pk])

@@ -67,4 +67,5 @@ class Observation(models.Model):
         return f"{self.target} from {self.site} at {self.observed_at:%Y-%m-%d %H:%M}"
 
 
+from observations.archive.models import ArchiveFile, ArchiveShare  # noqa: E402,F401
 from observations.frames import Frame, FrameUpload, TargetPipelineStatus  # noqa: E402,F401  (in their own module)

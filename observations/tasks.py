@@ -102,3 +102,7 @@ def resume_stalled(older_than_minutes: float = 30.0) -> int:
     from observations.processing import resume_stalled_frames
 
     return resume_stalled_frames(older_than_minutes)
+
+
+# The archive's daily re-scan of configured shares, registered with the worker beside the stages.
+from observations.archive import tasks as archive_tasks  # noqa: E402,F401

@@ -223,6 +223,9 @@ def parse_date_obs(header: fits.Header) -> tuple[datetime | None, list[str]]:
     problems: list[str] = []
     scale = str(header.get("TIMESYS", "UTC")).strip().lower() or "utc"
     scale = {"ut": "utc", "gmt": "utc"}.get(scale, scale)
+    quick = _plain_utc_date(header, scale)
+    if quick is not None:
+        return quick, problems
     if scale not in Time.SCALES:
         problems.append(f"TIMESYS = {scale!r} is not a known time scale; read as UTC")
         scale = "utc"
@@ -254,6 +257,20 @@ def parse_date_obs(header: fits.Header) -> tuple[datetime | None, list[str]]:
     if readings[0][2] > 1.0:
         problems.append(f"{best_key} gives only the day, not the time of the exposure")
     return best.utc.to_datetime(timezone=UTC), problems
+
+
+def _plain_utc_date(header: fits.Header, scale: str) -> datetime | None:
+    """The common case without astropy's Time (a catalogue reads thousands of headers): a UTC
+    DATE-OBS with a time of day and no MJD-OBS or JD to compare it with. None otherwise."""
+    date = header.get("DATE-OBS")
+    if scale != "utc" or not isinstance(date, str) or "T" not in date or any(
+            key in header for key in ("MJD-OBS", "JD", "JD-OBS")):
+        return None
+    try:
+        when = datetime.fromisoformat(date.strip().rstrip("Z"))
+    except ValueError:
+        return None  # leap seconds, unusual forms: astropy decides
+    return when.replace(tzinfo=UTC) if when.tzinfo is None and when.year >= 1000 else None
 
 
 def _date_from_text(text: str, header: fits.Header, scale: str) -> tuple[Time, bool]:
