@@ -8,7 +8,8 @@ from observations.exports.aavso_api import AavsoExportView
 from observations.frames_api import FrameViewSet
 from observations.tasking_api import TaskingView
 from sites.api import SiteViewSet
-from targets.api import AlertViewSet, CampaignViewSet, TargetViewSet
+from targets.alerts.api import AlertFeedViewSet, AlertRuleViewSet, AlertStatusViewSet
+from targets.api import CampaignViewSet, TargetViewSet
 
 
 class OptionalSlashRouter(SimpleRouter):
@@ -21,7 +22,9 @@ router = OptionalSlashRouter()
 router.register("sites", SiteViewSet, basename="site")
 router.register("targets", TargetViewSet, basename="target")
 router.register("campaigns", CampaignViewSet, basename="campaign")
-router.register("alerts", AlertViewSet, basename="alert")
+router.register("alerts", AlertStatusViewSet, basename="alert")
+router.register("alert-rules", AlertRuleViewSet, basename="alert-rule")
+router.register("alert-feeds", AlertFeedViewSet, basename="alert-feed")
 router.register("observations", ObservationViewSet, basename="observation")
 router.register("frames", FrameViewSet, basename="frame")
 
