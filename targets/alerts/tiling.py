@@ -1,9 +1,9 @@
 """Cover an error region larger than a field of view with tiles ranked by enclosed probability.
 
-Pure numpy and astropy-healpix (no Django). A localisation becomes probabilities on HEALPix
-pixels: a circle or ellipse is a 2-D Gaussian whose ``containment`` radius is the stated error
-(GCN's convention: ``ra_dec_error`` holds ``containment_probability``, 0.68 for Fermi GBM);
-a HEALPix map (LVK, IceCube) is used as given. The sky is then cut into cells no larger than
+Pure numpy and astropy-healpix (no Django). A localisation becomes probabilities on points of
+the sky: a circle or ellipse is a 2-D Gaussian whose ``containment`` radius is the stated error
+(GCN's convention: ``ra_dec_error`` holds ``containment_probability``, 0.68 for Fermi GBM),
+sampled on a fine grid; a HEALPix map (LVK, IceCube) gives its pixel centres as they are. The sky is then cut into cells no larger than
 the field of view (rows of constant declination, each cut into equal RA steps, anchored on
 the alert's position), pixel probabilities are summed per cell, and the most probable cells
 are taken until ``coverage`` of the probability is enclosed.
@@ -17,10 +17,13 @@ from dataclasses import dataclass
 
 import astropy.units as u
 import numpy as np
-from astropy_healpix import HEALPix, pixel_resolution_to_nside
+from astropy_healpix import HEALPix
 
 # The Gaussian is evaluated out to this many sigma (the mass beyond is < 4e-6).
 SIGMA_LIMIT = 5.0
+# Pixels are assigned to cells by their centres: aim this much above the wanted coverage so that
+# the true enclosed probability (measured against the continuous region) still reaches it.
+PIXEL_MARGIN = 0.005
 
 
 class TilingError(ValueError):
@@ -53,22 +56,12 @@ def sigma_for(radius_deg: float, containment: float) -> float:
     return radius_deg / math.sqrt(-2.0 * math.log(1.0 - containment))
 
 
-def _tangent_offsets(lon: np.ndarray, lat: np.ndarray, ra0: float, dec0: float) -> tuple[np.ndarray, np.ndarray]:
-    """Gnomonic-like offsets (degrees) east and north of (ra0, dec0), exact in angle from the centre."""
-    ra, dec, a0, d0 = np.radians(lon), np.radians(lat), math.radians(ra0), math.radians(dec0)
-    cos_c = np.sin(d0) * np.sin(dec) + np.cos(d0) * np.cos(dec) * np.cos(ra - a0)
-    angle = np.arccos(np.clip(cos_c, -1, 1))
-    east = np.cos(dec) * np.sin(ra - a0)
-    north = np.cos(d0) * np.sin(dec) - np.sin(d0) * np.cos(dec) * np.cos(ra - a0)
-    norm = np.hypot(east, north)
-    scale = np.divide(np.degrees(angle), norm, out=np.zeros_like(norm), where=norm > 0)
-    return east * scale, north * scale
-
-
 def gaussian_pixels(ra_deg: float, dec_deg: float, radius_deg: float, containment: float, resolution_deg: float,
                     ellipse: tuple[float, float, float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pixel centres (ra, dec) and normalised probabilities of a circular or elliptical Gaussian.
+    """Sample points (ra, dec) and normalised probabilities of a circular or elliptical Gaussian.
 
+    The points lie on a square grid of ``resolution_deg`` in azimuthal-equidistant offsets from
+    the centre (exact distance and bearing), each weighted by the area it stands for.
     ``ellipse`` is ``(a, b, position angle)`` in degrees at ``containment``; otherwise the circle
     of ``radius_deg`` is.
     """
@@ -76,21 +69,25 @@ def gaussian_pixels(ra_deg: float, dec_deg: float, radius_deg: float, containmen
     if not (a > 0 and b > 0):
         raise TilingError("the error region needs a positive size")
     sigma_a, sigma_b = sigma_for(a, containment), sigma_for(b, containment)
-    nside = int(pixel_resolution_to_nside(resolution_deg * u.deg, round="up"))
-    healpix = HEALPix(nside=nside, order="nested")
-    reach = min(180.0, SIGMA_LIMIT * max(sigma_a, sigma_b))
-    pixels = healpix.cone_search_lonlat(ra_deg * u.deg, dec_deg * u.deg, radius=reach * u.deg)
-    lon, lat = healpix.healpix_to_lonlat(pixels)
-    lon, lat = lon.to_value(u.deg), lat.to_value(u.deg)
-    east, north = _tangent_offsets(lon, lat, ra_deg, dec_deg)
+    reach = min(179.0, SIGMA_LIMIT * max(sigma_a, sigma_b))
+    steps = int(math.ceil(reach / resolution_deg))
+    if steps > 2000:
+        raise TilingError(f"the region ({reach:.1f} deg) is too large for tiles of {resolution_deg * 8:.2f} deg")
+    axis = np.arange(-steps, steps + 1) * (reach / steps)
+    east, north = (grid.ravel() for grid in np.meshgrid(axis, axis))
+    rho = np.hypot(east, north)
+    keep = rho <= reach
+    east, north, rho = east[keep], north[keep], np.radians(rho[keep])
     theta = math.radians(pa)  # major axis from north through east
     along = north * math.cos(theta) + east * math.sin(theta)
     across = -north * math.sin(theta) + east * math.cos(theta)
-    density = np.exp(-0.5 * ((along / sigma_a) ** 2 + (across / sigma_b) ** 2))
-    total = density.sum()
-    if not total > 0:
-        raise TilingError("the error region is smaller than one pixel")
-    return lon, lat, density / total
+    area = np.where(rho > 0, np.sin(rho) / np.where(rho > 0, rho, 1.0), 1.0)
+    density = np.exp(-0.5 * ((along / sigma_a) ** 2 + (across / sigma_b) ** 2)) * area
+    bearing, d0 = np.arctan2(east, north), math.radians(dec_deg)
+    lat = np.arcsin(np.clip(np.sin(d0) * np.cos(rho) + np.cos(d0) * np.sin(rho) * np.cos(bearing), -1, 1))
+    lon = math.radians(ra_deg) + np.arctan2(np.sin(bearing) * np.sin(rho) * np.cos(d0),
+                                            np.cos(rho) - np.sin(d0) * np.sin(lat))
+    return np.degrees(lon) % 360.0, np.degrees(lat), density / density.sum()
 
 
 def skymap_pixels(probability: np.ndarray, nside: int, nested: bool, keep: float = 0.999
@@ -148,7 +145,7 @@ def tile_region(ra_deg: np.ndarray, dec_deg: np.ndarray, probability: np.ndarray
     sums = np.bincount(inverse, weights=probability)
     order = np.argsort(sums)[::-1]
     cumulative = np.cumsum(sums[order])
-    wanted = int(np.searchsorted(cumulative, coverage - 1e-12)) + 1
+    wanted = int(np.searchsorted(cumulative, min(coverage + PIXEL_MARGIN, cumulative[-1]) - 1e-12)) + 1
     count = min(wanted, max_tiles, len(order))
     tiles = []
     for index in order[:count]:
@@ -168,5 +165,5 @@ def tile_localisation(ra_deg: float, dec_deg: float, radius_deg: float, fov_deg:
     if skymap is not None:
         lon, lat, p = skymap_pixels(*skymap)
     else:
-        lon, lat, p = gaussian_pixels(ra_deg, dec_deg, radius_deg, containment, fov_deg / 4.0, ellipse)
+        lon, lat, p = gaussian_pixels(ra_deg, dec_deg, radius_deg, containment, fov_deg / 8.0, ellipse)
     return tile_region(lon, lat, p, (ra_deg, dec_deg), fov_deg, coverage, max_tiles)
