@@ -30,7 +30,7 @@ def ztf_packet(samples):
     parsed = fastavro.parse_schema(schema)
 
     def make(candid: int, object_id: str | None = None, ra: float | None = None, dec: float | None = None,
-             magpsf: float | None = None, drb: float | None = None) -> bytes:
+             magpsf: float | None = None, drb: float | None = None, small: bool = False) -> bytes:
         candidate = dict(record["candidate"], candid=candid)
         if ra is not None:
             candidate.update(ra=ra, dec=dec)
@@ -38,9 +38,12 @@ def ztf_packet(samples):
             candidate["magpsf"] = magpsf
         if drb is not None:
             candidate["rb"] = drb
+        packet = dict(record, candid=candid, objectId=object_id or record["objectId"], candidate=candidate)
+        if small:  # the mock cluster keeps only ~5 MB per partition: no cutouts, 10 history rows
+            packet.update(cutoutScience=None, cutoutTemplate=None, cutoutDifference=None,
+                          prv_candidates=record["prv_candidates"][:10])
         out = io.BytesIO()
-        fastavro.writer(out, parsed, [dict(record, candid=candid, objectId=object_id or record["objectId"],
-                                           candidate=candidate)])
+        fastavro.writer(out, parsed, [packet])
         return out.getvalue()
 
     return make
