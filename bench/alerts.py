@@ -104,7 +104,7 @@ def run(args, test_db: str) -> int:
 
     owner = Producer({"test.mock.num.brokers": 1, "log_level": 3})
     servers = ",".join(f"{b.host}:{b.port}" for b in owner.list_topics(timeout=10).brokers.values())
-    kafka_packets = make_packets(min(args.alerts, 1000), args.sample, 3)  # the mock keeps ~5 MB per partition
+    kafka_packets = make_packets(min(args.alerts, 200), args.sample, 3)  # the mock keeps ~5 MB per partition
     producer = Producer({"bootstrap.servers": servers, "log_level": 3, "message.max.bytes": 10**7})
     consumer = StreamConsumer(StreamConfig(name="bench", topics=("ztf",), bootstrap_servers=servers,
                                            group_id="bench", source="ztf", batch_size=500))
@@ -119,8 +119,8 @@ def run(args, test_db: str) -> int:
     producer.flush(30)
     before = Alert.objects.count()
     start = time.perf_counter()
-    while Alert.objects.count() - before < len(kafka_packets) - 1 and time.perf_counter() - start < 120:
-        consumer.run_batch()
+    while consumer.run_batch() and time.perf_counter() - start < 120:
+        pass
     kafka_s = time.perf_counter() - start
     consumer.close()
     got = Alert.objects.count() - before
