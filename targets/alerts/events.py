@@ -82,9 +82,16 @@ def _join(campaign: Campaign | None, targets: list[Target]) -> None:
             CampaignTarget.objects.create(campaign=campaign, target=target)
 
 
-def _upsert(network: Network, name: str, fields: dict, event_key: str) -> Target:
-    """The event's target called ``name`` updated with ``fields``, or a new one."""
-    target = Target.objects.filter(network=network, name_key=name_key(name), metadata__alert_event=event_key).first()
+def join_campaign(network: Network, rule: AlertRule, alert: ParsedAlert, target_id: int) -> None:
+    """Put an existing target the alert matched into the rule's campaign."""
+    campaign = campaign_for(network, rule, alert)
+    if campaign is not None:
+        _join(campaign, list(Target.objects.filter(pk=target_id, network=network)))
+
+
+def _upsert(network: Network, name: str, fields: dict, existing: list[Target]) -> Target:
+    """The event's target called ``name`` (among ``existing``) updated with ``fields``, or a new one."""
+    target = next((t for t in existing if t.name_key == name_key(name)), None)
     if target is None:
         return Target.objects.create(network=network, name=name, **fields)
     for key, value in fields.items():
@@ -139,14 +146,14 @@ def place_event(network: Network, alert: ParsedAlert, rule: AlertRule, existing:
                           priority=max(0.01, rule.target_priority * tile.probability / best),
                           metadata=dict(metadata, tile_rank=rank, tile_probability=round(tile.probability, 6),
                                         tiles_coverage=round(tiling.coverage, 4), size_arcmin=fov_deg * 60))
-            made.append(_upsert(network, f"{base} tile {rank:03d}"[:120], fields, alert.event_key))
+            made.append(_upsert(network, f"{base} tile {rank:03d}"[:120], fields, existing))
     else:
         point = next((t for t in existing if t.name_key == name_key(base)), None)
         if point is not None and point.is_active and radius >= (point.metadata or {}).get("error_radius_deg", 1e9):
             made.append(point)  # the new notice is no better than what we have
         else:
             made.append(_upsert(network, base[:120], dict(common, ra_deg=alert.ra_deg, dec_deg=alert.dec_deg,
-                                                          metadata=metadata), alert.event_key))
+                                                          metadata=metadata), existing))
         _add_aliases(made[0], [alert.event_id, *alert.aliases])
     keep = {t.pk for t in made}
     for old in existing:

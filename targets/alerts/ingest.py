@@ -168,7 +168,13 @@ def ingest_batch(network: Network, parsed: Iterable[ParsedAlert], now: dt.dateti
                 made = made_by_event.get(alert.event_key, [])
                 rule = verdict.rule or (next((r for r in rules if made and r.pk == made[0].metadata.get("alert_rule")),
                                              None) if made else None)
-                if rule is not None and (verdict.rule is not None or made):
+                known = linked or by_name.get(name_key(alert.event_name or "")) or \
+                    by_name.get(name_key(alert.event_id)) or by_cone.get(index)
+                if rule is not None and not made and known:
+                    # the object is already a target (a manager's, or under another name): use it
+                    target_id = known
+                    events.join_campaign(network, rule, alert, known)
+                elif rule is not None and (verdict.rule is not None or made):
                     if fov_deg is None:
                         fov_deg = events.tiling_fov_deg(network, settings.DATAS_ALERT_DEFAULT_FOV_ARCMIN)
                     target, tiles = events.place_event(network, alert, rule, made, now, fov_deg)
@@ -177,8 +183,7 @@ def ingest_batch(network: Network, parsed: Iterable[ParsedAlert], now: dt.dateti
                     report.targets_touched += max(1, tiles)
                     report.urgent |= events.is_urgent(alert, rule, now)
                 else:
-                    target_id = linked or by_name.get(name_key(alert.event_name or "")) or \
-                        by_name.get(name_key(alert.event_id)) or by_cone.get(index)
+                    target_id = known
                 if target_id is not None:
                     status = AlertStatus.MATCHED
                     by_event[alert.event_key] = target_id

@@ -112,7 +112,8 @@ def sites_reaching(alerts: Sequence[ParsedAlert], reach: Reach, now: dt.datetime
 def evaluate(rules: Sequence[AlertRule], alerts: Sequence[ParsedAlert], reach: Reach, now: dt.datetime
              ) -> list[Verdict]:
     """Every alert against every rule, in rule order; the first rule that holds is the match."""
-    b = _galactic_latitudes(alerts)
+    needs_b = any(rule.min_abs_galactic_latitude is not None for rule in rules)
+    b = _galactic_latitudes(alerts) if needs_b else np.zeros(len(alerts))
     reasons = [[cheap_reasons(rule, alert, float(b[i])) for rule in rules] for i, alert in enumerate(alerts)]
     # Reachability, batched per horizon, only where everything else holds.
     waiting: dict[float, set[int]] = defaultdict(set)

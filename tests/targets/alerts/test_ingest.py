@@ -85,6 +85,17 @@ def test_alert_attaches_to_a_known_target_by_cone(world, samples):
         "ZTF:ztf-r": SurveyPhotometry.objects.filter(band="ztf-r").count()}
 
 
+def test_a_matched_alert_of_a_known_object_joins_its_target(world, samples):
+    mine = make_target(world.a, name="ZTF17aaacxxf", ra_deg=75.2, dec_deg=35.36)
+    AlertRule.objects.create(network=world.a, name="ZTF", sources=["ZTF"], campaign_name="ZTF picks")
+    ingest(samples / "ztf_2019_01_10_739260766315010006.avro")
+    alert = Alert.objects.get(source="ZTF")
+    assert (alert.status, alert.target, alert.rule.name) == ("matched", mine, "ZTF")
+    assert Target.objects.filter(network=world.a, name="ZTF17aaacxxf").count() == 1
+    assert list(Campaign.objects.get(name="ZTF picks").targets.all()) == [mine]
+    assert SurveyPhotometry.objects.filter(target=mine).count() == 29
+
+
 def test_update_refines_and_retraction_deactivates(world, samples, tmp_path):
     AlertRule.objects.create(network=world.a, name="GRBs", sources=["GCN"], campaign_name="Follow-up {event}")
     notice = json.loads((samples / "gcn_kafka_maxi_gsc.unknown.ellipse.example.json").read_bytes())
