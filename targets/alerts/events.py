@@ -112,13 +112,8 @@ def _add_aliases(target: Target, names: list[str]) -> None:
             TargetAlias.objects.create(target=target, name=name[:120])
 
 
-def place_event(network: Network, alert: ParsedAlert, rule: AlertRule, existing: list[Target], now: dt.datetime,
-                fov_deg: float) -> tuple[Target, int]:
-    """Make or refine the event's targets: one target, or ranked tiles when the region is large.
-
-    Returns the primary target (the most probable tile) and the number of tiles (0 for a point).
-    Targets of the event the new localisation no longer needs are deactivated.
-    """
+def _fields(alert: ParsedAlert, rule: AlertRule, now: dt.datetime) -> tuple[str, float, dict, dict]:
+    """The new target's name, the alert's radius (degrees), its common fields and metadata."""
     base = alert.event_name or f"{alert.source} {alert.event_id}"
     radius = max(alert.error_radius_deg, max(alert.ellipse[:2]) if alert.ellipse else 0.0)
     metadata = {"alert_event": alert.event_key, "alert_rule": rule.pk, "error_radius_deg": radius,
@@ -128,8 +123,52 @@ def place_event(network: Network, alert: ParsedAlert, rule: AlertRule, existing:
                   is_active=True)
     if alert.magnitude is not None and -30 <= alert.magnitude <= 40:
         common["magnitude"] = alert.magnitude
+    return base, radius, common, metadata
+
+
+def needs_tiles(alert: ParsedAlert, rule: AlertRule, fov_deg: float) -> bool:
+    """Whether the alert's error region is to be covered by tiles rather than one target."""
+    radius = max(alert.error_radius_deg, max(alert.ellipse[:2]) if alert.ellipse else 0.0)
+    return rule.tile_large_regions and (alert.skymap is not None or radius > fov_deg / 2)
+
+
+def new_point_target(network: Network, alert: ParsedAlert, rule: AlertRule, now: dt.datetime) -> Target:
+    """An unsaved target for a new event with a small error region (saved with others by `save_new`)."""
+    base, _, common, metadata = _fields(alert, rule, now)
+    return Target(network=network, name=base[:120], name_key=name_key(base[:120]), ra_deg=alert.ra_deg,
+                  dec_deg=alert.dec_deg, metadata=metadata, **common)
+
+
+def save_new(network: Network, pending: list[tuple[Target, ParsedAlert, AlertRule]]) -> None:
+    """Insert new point targets in one statement, then their aliases and campaign places.
+
+    No per-target signals: the caller marks the network's lists stale once for the batch.
+    """
+    if not pending:
+        return
+    Target.objects.bulk_create([target for target, _, _ in pending])
+    campaigns: dict[tuple[int, str], Campaign | None] = {}
+    for target, alert, rule in pending:
+        if alert.aliases or name_key(alert.event_id) != target.name_key:
+            _add_aliases(target, [alert.event_id, *alert.aliases])
+        key = (rule.pk, alert.event_name if "{event}" in rule.campaign_name else "")
+        if key not in campaigns:
+            campaigns[key] = campaign_for(network, rule, alert)
+        if campaigns[key] is not None:
+            CampaignTarget.objects.create(campaign=campaigns[key], target=target)
+    pending.clear()
+
+
+def place_event(network: Network, alert: ParsedAlert, rule: AlertRule, existing: list[Target], now: dt.datetime,
+                fov_deg: float) -> tuple[Target, int]:
+    """Make or refine the event's targets: one target, or ranked tiles when the region is large.
+
+    Returns the primary target (the most probable tile) and the number of tiles (0 for a point).
+    Targets of the event the new localisation no longer needs are deactivated.
+    """
+    base, radius, common, metadata = _fields(alert, rule, now)
     tiles = []
-    if rule.tile_large_regions and (alert.skymap is not None or radius > fov_deg / 2):
+    if needs_tiles(alert, rule, fov_deg):
         skymap = (alert.skymap.probability, alert.skymap.nside, alert.skymap.nested) if alert.skymap else None
         try:
             tiling = tile_localisation(alert.ra_deg, alert.dec_deg, radius, fov_deg, containment=alert.containment,

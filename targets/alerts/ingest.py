@@ -108,8 +108,13 @@ def _cone_links(network: Network, alerts: Sequence[ParsedAlert]) -> dict[int, in
             if m.separation_deg <= max(alerts[small[m.source_index]].error_radius_deg, MIN_CONE_MATCH_DEG)}
 
 
-def _photometry(network: Network, target_id: int, alert: ParsedAlert) -> list[SurveyPhotometry]:
-    return [SurveyPhotometry(network=network, target_id=target_id, source=alert.source, point_id=p.point_id,
+def _target_ref(target: int | Target | None) -> dict:
+    """A foreign key given as an id, or as a target saved later in the batch (bulk insert)."""
+    return {"target": target} if isinstance(target, Target) else {"target_id": target}
+
+
+def _photometry(network: Network, target: int | Target, alert: ParsedAlert) -> list[SurveyPhotometry]:
+    return [SurveyPhotometry(network=network, **_target_ref(target), source=alert.source, point_id=p.point_id,
                              observed_at=jd_to_datetime(p.jd), jd=p.jd, band=p.band, magnitude=p.magnitude,
                              magnitude_error=p.magnitude_error, limiting_mag=p.limiting_mag)
             for p in alert.photometry]
@@ -150,12 +155,12 @@ def ingest_batch(network: Network, parsed: Iterable[ParsedAlert], now: dt.dateti
         by_cone = _cone_links(network, fresh)
         made_by_event = events.targets_by_event(network, {a.event_key for a in fresh})
         fov_deg = None
-        rows, points, retracted_events = [], [], []
+        rows, points, retracted_events, pending = [], [], [], []
         for index, alert in enumerate(fresh):
             verdict = verdicts.get(id(alert), Verdict())
             linked = by_event.get(alert.event_key) or next(
                 (by_event[f"cite:{c}"] for c in alert.cites if f"cite:{c}" in by_event), None)
-            status, target_id = AlertStatus.IGNORED, None
+            status, target_id, tiles = AlertStatus.IGNORED, None, 0
             if alert.notice == "retraction":
                 ids = events.retract_event(network, alert.event_key, {linked} if linked else set())
                 retracted_events.append(alert.event_id)
@@ -177,9 +182,16 @@ def ingest_batch(network: Network, parsed: Iterable[ParsedAlert], now: dt.dateti
                 elif rule is not None and (verdict.rule is not None or made):
                     if fov_deg is None:
                         fov_deg = events.tiling_fov_deg(network, settings.DATAS_ALERT_DEFAULT_FOV_ARCMIN)
-                    target, tiles = events.place_event(network, alert, rule, made, now, fov_deg)
-                    made_by_event[alert.event_key] = events.event_targets(network, alert.event_key)
-                    target_id, report.tiles = target.pk, report.tiles + tiles
+                    if any(t.pk is None for t in made):  # a second notice of a new event in this batch
+                        events.save_new(network, pending)
+                    if not made and not events.needs_tiles(alert, rule, fov_deg):
+                        target_id = events.new_point_target(network, alert, rule, now)  # the common case
+                        pending.append((target_id, alert, rule))
+                        made_by_event[alert.event_key] = [target_id]
+                    else:
+                        target, tiles = events.place_event(network, alert, rule, made, now, fov_deg)
+                        made_by_event[alert.event_key] = events.event_targets(network, alert.event_key)
+                        target_id, report.tiles = target.pk, report.tiles + tiles
                     report.targets_touched += max(1, tiles)
                     report.urgent |= events.is_urgent(alert, rule, now)
                 else:
@@ -196,8 +208,9 @@ def ingest_batch(network: Network, parsed: Iterable[ParsedAlert], now: dt.dateti
                 alert_type=alert.alert_type[:40], priority=verdict.rule.target_priority if verdict.rule else 1.0,
                 payload=dict(alert.payload, notice=alert.notice, classification=alert.classification,
                              real_bogus=alert.real_bogus, event_name=alert.event_name),
-                received_at=now, target_id=target_id, event_time=alert.event_time, magnitude=alert.magnitude,
+                received_at=now, **_target_ref(target_id), event_time=alert.event_time, magnitude=alert.magnitude,
                 status=status, rule=verdict.rule, rule_report=verdict.report))
+        events.save_new(network, pending)
         created = Alert.objects.bulk_create(rows)
         report.alert_ids = [a.pk for a in created]
         if retracted_events:
