@@ -243,6 +243,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Tasking, observations and data for networks of amateur and robotic telescopes.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {"AlertStatusEnum": "targets.models.AlertStatus"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "network.schema.strip_trailing_slashes",
