@@ -243,7 +243,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Tasking, observations and data for networks of amateur and robotic telescopes.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
-    "ENUM_NAME_OVERRIDES": {"AlertStatusEnum": "targets.models.AlertStatus"},
+    "ENUM_NAME_OVERRIDES": {"AlertStatusEnum": "targets.models.AlertStatus", "SiteStatusEnum": "sites.models.SiteStatus"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "network.schema.strip_trailing_slashes",
