@@ -47,3 +47,47 @@ def test_gbm_circle_tiles_cover_ninety_percent(ra, dec):
 def test_the_cap_on_tiles_is_reported():
     tiling = tile_localisation(10.0, 30.0, 8.32, 1.0, containment=0.68, max_tiles=50)
     assert len(tiling.tiles) == 50 and not tiling.complete and tiling.coverage < 0.9
+
+
+def healpix_notice(samples, ra, dec, sigma, nside=64):
+    """The GBM sample carrying a base64 HEALPix map (NESTED) of a Gaussian at (ra, dec)."""
+    import base64
+    import io
+    import json
+
+    import astropy.units as u
+    from astropy.io import fits
+    from astropy_healpix import HEALPix
+
+    healpix = HEALPix(nside=nside, order="nested")
+    lon, lat = healpix.healpix_to_lonlat(np.arange(healpix.npix))
+    distance = angular_separation_deg(lon.to_value(u.deg), lat.to_value(u.deg), ra, dec)
+    probability = np.exp(-0.5 * (distance / sigma) ** 2)
+    probability /= probability.sum()
+    table = fits.BinTableHDU.from_columns([fits.Column(name="PROB", format="D", array=probability)])
+    table.header.update(ORDERING="NESTED", NSIDE=nside, PIXTYPE="HEALPIX")
+    out = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(out)
+    notice = json.loads((samples / "gcn_kafka_fermi_gbm_trigger.flight1.example.json").read_bytes())
+    notice |= {"ra": ra, "dec": dec, "healpix_file": base64.b64encode(out.getvalue()).decode()}
+    return json.dumps(notice).encode(), probability, healpix
+
+
+def test_healpix_map_in_a_gcn_notice_becomes_tiles(samples):
+    import astropy.units as u
+
+    from targets.alerts.sources.gcn import GcnJsonSource
+    data, probability, healpix = healpix_notice(samples, 200.0, -30.0, 3.0)
+    [alert] = GcnJsonSource().parse(data)
+    assert alert.skymap.nside == 64 and alert.skymap.nested
+    fov = 2.0
+    tiling = tile_localisation(alert.ra_deg, alert.dec_deg, alert.error_radius_deg, fov,
+                               skymap=(alert.skymap.probability, alert.skymap.nside, alert.skymap.nested))
+    assert tiling.complete
+    # truth: the map's own probability inside the tiles' fields, pixel by pixel
+    lon, lat = healpix.healpix_to_lonlat(np.arange(healpix.npix))
+    covered = np.zeros(healpix.npix, bool)
+    for tile in tiling.tiles:
+        covered |= inside_square(lon.to_value(u.deg), lat.to_value(u.deg), tile, fov)
+    assert probability[covered].sum() >= 0.9, probability[covered].sum()
+    assert tiling.tiles[0].probability == max(t.probability for t in tiling.tiles)
