@@ -7,12 +7,13 @@ inserts); targets are created one by one because few alerts make one.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 
 from network import schedules
@@ -46,14 +47,12 @@ class IngestReport:
     tiles: int = 0
     photometry: int = 0
     urgent: bool = False
-    alert_ids: list[int] = field(default_factory=list)
 
     def add(self, other: IngestReport) -> None:
         for name in ("received", "duplicates", "matched", "ignored", "retracted", "targets_touched", "tiles",
                      "photometry"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.urgent |= other.urgent
-        self.alert_ids += other.alert_ids
 
 
 def network_reach(network: Network) -> Reach:
@@ -118,6 +117,55 @@ def _photometry(network: Network, target: int | Target, alert: ParsedAlert) -> l
                              observed_at=jd_to_datetime(p.jd), jd=p.jd, band=p.band, magnitude=p.magnitude,
                              magnitude_error=p.magnitude_error, limiting_mag=p.limiting_mag)
             for p in alert.photometry]
+
+
+PHOTOMETRY_COLUMNS = ("network_id", "target_id", "source", "point_id", "observed_at", "jd", "band", "magnitude",
+                      "magnitude_error", "limiting_mag")
+
+
+ALERT_COLUMNS = ("network_id", "source", "external_id", "ra_deg", "dec_deg", "error_radius_arcsec", "alert_type",
+                 "priority", "payload", "received_at", "target_id", "event_id", "event_time", "magnitude", "status",
+                 "rule_id", "rule_report")
+
+
+def store_alerts(rows: list[Alert]) -> None:
+    """Insert new alerts (already deduplicated); on PostgreSQL with COPY (see `store_photometry`)."""
+    if connection.vendor != "postgresql":
+        Alert.objects.bulk_create(rows)
+        return
+    columns = ", ".join(ALERT_COLUMNS)
+    with connection.cursor() as cursor, cursor.cursor.copy(
+            f"COPY {Alert._meta.db_table} ({columns}) FROM STDIN") as copy:
+        for a in rows:
+            target_id = a.target_id if a.target_id is not None else (a.target.pk if a.target else None)
+            copy.write_row((a.network_id, a.source, a.external_id, a.ra_deg, a.dec_deg, a.error_radius_arcsec,
+                            a.alert_type, a.priority, json.dumps(a.payload, default=str), a.received_at, target_id,
+                            a.event_id, a.event_time, a.magnitude, a.status, a.rule_id,
+                            json.dumps(a.rule_report, default=str)))
+
+
+def store_photometry(points: list[SurveyPhotometry]) -> None:
+    """Insert survey points, skipping those already stored (same target, source and point id).
+
+    On PostgreSQL through COPY into a temporary table and one ``INSERT ... ON CONFLICT DO
+    NOTHING``: a batch holds tens of thousands of points, and binding them row by row costs
+    more than parsing the alerts.
+    """
+    if connection.vendor != "postgresql":
+        SurveyPhotometry.objects.bulk_create(points, ignore_conflicts=True, batch_size=5000)
+        return
+    table, columns = SurveyPhotometry._meta.db_table, ", ".join(PHOTOMETRY_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS datas_survey_load (network_id bigint, target_id bigint, "
+                       "source text, point_id text, observed_at timestamptz, jd float8, band text, magnitude float8, "
+                       "magnitude_error float8, limiting_mag float8) ON COMMIT DROP")
+        with cursor.cursor.copy(f"COPY datas_survey_load ({columns}) FROM STDIN") as copy:
+            for p in points:
+                copy.write_row((p.network_id, p.target_id or p.target.pk, p.source, p.point_id, p.observed_at, p.jd,
+                                p.band, p.magnitude, p.magnitude_error, p.limiting_mag))
+        cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM datas_survey_load "
+                       "ON CONFLICT (target_id, source, point_id) DO NOTHING")
+        cursor.execute("DELETE FROM datas_survey_load")
 
 
 def _previous_position(network: Network, alert: ParsedAlert) -> tuple[float, float]:
@@ -211,12 +259,11 @@ def ingest_batch(network: Network, parsed: Iterable[ParsedAlert], now: dt.dateti
                 received_at=now, **_target_ref(target_id), event_time=alert.event_time, magnitude=alert.magnitude,
                 status=status, rule=verdict.rule, rule_report=verdict.report))
         events.save_new(network, pending)
-        created = Alert.objects.bulk_create(rows)
-        report.alert_ids = [a.pk for a in created]
+        store_alerts(rows)
         if retracted_events:
             Alert.objects.filter(network=network, event_id__in=retracted_events).update(status=AlertStatus.RETRACTED)
         if points:
-            SurveyPhotometry.objects.bulk_create(points, ignore_conflicts=True, batch_size=5000)
+            store_photometry(points)
             report.photometry = len(points)
         if report.targets_touched or report.matched:
             schedules.mark_stale(network.pk, reason=f"{report.matched} alert(s) matched, {report.retracted} retracted")
