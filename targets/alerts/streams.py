@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.db.models import F
@@ -132,8 +132,12 @@ class StreamConsumer:
                 log.warning("stream %s: skipped %s: %s", self.stream.name, where, exc)
         if alerts:
             ingest_everywhere(alerts, self.stream.networks or None)
-        if messages:
-            self.consumer.commit(asynchronous=False)  # only after the database commit above
+        if any(message.error() is None for message in messages):
+            try:
+                self.consumer.commit(asynchronous=False)  # only after the database commit above
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError._NO_OFFSET:  # nothing new to commit is fine
+                    raise
         now = time.monotonic()
         updates: dict[str, Any] = {"status": "running"}
         if messages:
