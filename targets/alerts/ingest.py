@@ -286,9 +286,10 @@ def networks_for(source: str, slugs: Sequence[str] | None = None) -> list[Networ
     networks = Network.objects.filter(is_active=True)
     if slugs:
         networks = networks.filter(slug__in=slugs)
-    with_rules = AlertRule.objects.filter(is_active=True).filter(
-        Q(sources=[]) | Q(sources__contains=[source])).values("network_id")
-    return list(networks.filter(pk__in=with_rules).order_by("pk"))
+    # Rules are few; JSON containment is not portable (SQLite has none), so the lists are read here.
+    taking = {network_id for network_id, sources in AlertRule.objects.filter(is_active=True)
+              .values_list("network_id", "sources") if not sources or source in sources}
+    return list(networks.filter(pk__in=taking).order_by("pk"))
 
 
 def ingest_everywhere(alerts: Sequence[ParsedAlert], slugs: Sequence[str] | None = None,

@@ -91,6 +91,7 @@ def start_streams(servers: str, log_path: Path) -> subprocess.Popen:
 
 
 @pytest.mark.slow
+@pytest.mark.postgres_only  # a second process shares the test database
 @pytest.mark.django_db(transaction=True)
 def test_sigkill_mid_batch_loses_and_duplicates_nothing(kafka_cluster, ztf_packet, tmp_path):
     network = make_network("Kill", slug="kill")
