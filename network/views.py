@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from network.tenancy import current_network, networks_for, role_in, switch_network
 from observations.models import Observation
 from sites.models import Site
+from targets.alerts.selectors import alert_health
 from targets.models import Campaign
 from targets.selectors import campaign_progress
 
@@ -30,6 +31,7 @@ def dashboard(request):
             observations=Observation.objects.filter(network=network).select_related("target", "site")
             .order_by("-observed_at")[:20],
             campaigns=campaigns,
+            **alert_health(network),
         )
     return render(request, "portal/dashboard.html", context)
 

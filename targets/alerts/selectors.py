@@ -1,8 +1,18 @@
 """Read side of alert ingest: a target's survey light curve."""
 from __future__ import annotations
 
-from targets.alerts.models import SurveyPhotometry
-from targets.models import Target
+from django.db.models import Count
+
+from network.models import Network
+from targets.alerts.models import AlertFeed, SurveyPhotometry
+from targets.models import Alert, Target
+
+
+def alert_health(network: Network) -> dict:
+    """For the portal: the network's alerts per status, and every feed's health line."""
+    counts = (Alert.objects.filter(network=network).values("status").annotate(n=Count("id"))
+              .order_by("status").values_list("status", "n"))
+    return {"alert_counts": [(status, n) for status, n in counts], "alert_feeds": list(AlertFeed.objects.all())}
 
 
 def survey_light_curve(target: Target, max_points: int = 2000) -> dict[str, list[dict]]:

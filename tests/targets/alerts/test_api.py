@@ -69,3 +69,12 @@ def test_admin_pages_for_rules_and_feeds(world, client):
     for url in ("/admin/targets/alertrule/", "/admin/targets/alertrule/add/", f"/admin/targets/alertrule/{rule.pk}/change/",
                 "/admin/targets/alertfeed/", "/admin/targets/alert/"):
         assert client.get(url).status_code == 200, url
+
+
+def test_portal_shows_alert_counts_and_feed_health(world):
+    Alert.objects.create(network=world.a, source="ZTF", external_id="1", ra_deg=1, dec_deg=1, status="matched")
+    Alert.objects.create(network=world.b, source="ZTF", external_id="2", ra_deg=1, dec_deg=1, status="ignored")
+    AlertFeed.objects.create(name="gcn-notices", kind="stream", source="gcn", lag=0)
+    page = person_client(world.a_viewer).get("/").content.decode()
+    assert "1 matched" in page and "ignored" not in page
+    assert "gcn-notices [stream gcn] idle: last message never, lag 0" in page
