@@ -212,6 +212,8 @@ def ingest_batch(network: Network, parsed: Iterable[ParsedAlert], now: dt.dateti
             if alert.notice == "retraction":
                 ids = events.retract_event(network, alert.event_key, {linked} if linked else set())
                 retracted_events.append(alert.event_id)
+                retracted_events += list(Alert.objects.filter(network=network, external_id__in=alert.cites)
+                                         .values_list("event_id", flat=True))
                 status, target_id, report.urgent = AlertStatus.RETRACTED, linked, True
                 report.retracted += 1
                 report.targets_touched += len(ids)

@@ -126,3 +126,24 @@ def test_bad_files_are_reported_and_the_rest_ingested(world, samples, tmp_path):
     assert Alert.objects.filter(network=world.a).count() == 1
     with pytest.raises(CommandError, match="no network"):
         ingest(samples / "voevent_Gaia16aac.xml", network="nope")
+
+
+RETRACTION = b"""<?xml version="1.0" encoding="UTF-8"?>
+<voe:VOEvent xmlns:voe="http://www.ivoa.net/xml/VOEvent/v2.0" version="2.0" role="observation"
+ ivorn="ivo://voevent.4pisky.org/ASASSN#retraction-2016fvf"><Who><Date>2016-09-27T00:00:00</Date></Who>
+<Citations><EventIVORN cite="retraction">ivo://voevent.4pisky.org/ASASSN#2016-09-25.47_2016fvf_PTSS-16nqb_PS16ejf</EventIVORN>
+<Description>not a transient</Description></Citations></voe:VOEvent>"""
+
+
+def test_voevent_retraction_cites_the_event(world, samples, tmp_path):
+    AlertRule.objects.create(network=world.a, name="ASAS-SN", sources=["ASAS-SN"])
+    ingest(samples / "voevent_ASASSN_2016fvf.xml")
+    target = Alert.objects.get(source="ASAS-SN").target
+    assert target.is_active and (target.ra_deg, target.dec_deg) == (345.0172083333333, 17.84811111111111)
+    retraction = tmp_path / "retraction.xml"
+    retraction.write_bytes(RETRACTION)
+    ingest(retraction)
+    target.refresh_from_db()
+    assert not target.is_active
+    assert set(Alert.objects.filter(source="ASAS-SN").values_list("status", flat=True)) == {"retracted"}
+    assert Alert.objects.get(external_id__endswith="retraction-2016fvf").ra_deg == target.ra_deg
