@@ -209,6 +209,7 @@ def ingest_batch(network: Network, parsed: Iterable[ParsedAlert], now: dt.dateti
             linked = by_event.get(alert.event_key) or next(
                 (by_event[f"cite:{c}"] for c in alert.cites if f"cite:{c}" in by_event), None)
             status, target_id, tiles = AlertStatus.IGNORED, None, 0
+            ra, dec = alert.ra_deg, alert.dec_deg
             if alert.notice == "retraction":
                 ids = events.retract_event(network, alert.event_key, {linked} if linked else set())
                 retracted_events.append(alert.event_id)
@@ -217,8 +218,10 @@ def ingest_batch(network: Network, parsed: Iterable[ParsedAlert], now: dt.dateti
                 status, target_id, report.urgent = AlertStatus.RETRACTED, linked, True
                 report.retracted += 1
                 report.targets_touched += len(ids)
-                if alert.ra_deg is None:
-                    alert.ra_deg, alert.dec_deg = _previous_position(network, alert)
+                if ra is None:
+                    # the notice names no position: the event's last one in this network (never mutate
+                    # the parsed alert, which other networks receive too)
+                    ra, dec = _previous_position(network, alert)
             else:
                 made = made_by_event.get(alert.event_key, [])
                 rule = verdict.rule or (next((r for r in rules if made and r.pk == made[0].metadata.get("alert_rule")),
@@ -254,7 +257,7 @@ def ingest_batch(network: Network, parsed: Iterable[ParsedAlert], now: dt.dateti
             report.ignored += status == AlertStatus.IGNORED
             rows.append(Alert(
                 network=network, source=alert.source, external_id=alert.external_id, event_id=alert.event_id[:120],
-                ra_deg=alert.ra_deg, dec_deg=alert.dec_deg, error_radius_arcsec=min(alert.error_radius_deg, 180) * 3600,
+                ra_deg=ra, dec_deg=dec, error_radius_arcsec=min(alert.error_radius_deg, 180) * 3600,
                 alert_type=alert.alert_type[:40], priority=verdict.rule.target_priority if verdict.rule else 1.0,
                 payload=dict(alert.payload, notice=alert.notice, classification=alert.classification,
                              real_bogus=alert.real_bogus, event_name=alert.event_name),
