@@ -79,10 +79,10 @@ def _known_keys(network: Network, alerts: Sequence[ParsedAlert]) -> set[tuple[st
 def _event_links(network: Network, alerts: Sequence[ParsedAlert]) -> tuple[dict[str, int], dict[str, int]]:
     """Targets earlier notices of each event were linked to, and targets named like each event."""
     by_event: dict[str, int] = {}
-    event_ids = {a.event_id for a in alerts}
-    cited = {c for a in alerts for c in a.cites}
-    rows = (Alert.objects.filter(network=network, target__isnull=False)
-            .filter(Q(event_id__in=event_ids) | Q(external_id__in=cited))
+    wanted = Q(external_id__in={c for a in alerts for c in a.cites})
+    for source in {a.source for a in alerts}:  # (network, source, event_id) is indexed
+        wanted |= Q(source=source, event_id__in={a.event_id for a in alerts if a.source == source})
+    rows = (Alert.objects.filter(network=network, target__isnull=False).filter(wanted)
             .order_by("received_at").values_list("source", "event_id", "external_id", "target_id"))
     for source, event_id, external_id, target_id in rows:
         by_event[f"{source}:{event_id}"] = target_id

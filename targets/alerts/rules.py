@@ -2,7 +2,8 @@
 
 The cheap conditions (source, type, class, scores, magnitude, error, sky region) are checked
 per alert; "reachable by at least N sites within M hours" runs the scheduler's visibility
-(:func:`network.windows.observable_windows`) once per batch for the alerts still in the running.
+(:mod:`network.visibility`, :func:`network.windows.constraint_margin`) once per batch for the
+alerts still in the running.
 """
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord
 
-from network.windows import observable_windows
+from network.visibility import altaz, moon_altaz, moon_separation_deg, sun_altaz
+from network.windows import availability_margin, constraint_margin
 from targets.alerts.models import AlertRule
 from targets.alerts.sources.base import ParsedAlert
 
 # A site reaches an alert when it can watch it for at least this long (seconds).
 MIN_WINDOW_S = 600.0
-GRID_STEP_S = 900.0
+GRID_STEP_S = 300.0
 
 
 @dataclass
@@ -99,14 +101,35 @@ def cheap_reasons(rule: AlertRule, alert: ParsedAlert, galactic_b: float) -> lis
 
 
 def sites_reaching(alerts: Sequence[ParsedAlert], reach: Reach, now: dt.datetime, hours: float) -> np.ndarray:
-    """How many of the sites can watch each alert for `MIN_WINDOW_S` within ``hours`` of ``now``."""
+    """How many of the sites can watch each alert for `MIN_WINDOW_S` within ``hours`` of ``now``.
+
+    The scheduler's limits (:func:`network.windows.constraint_margin`: altitude and horizon,
+    hour angle, twilight, Moon, availability) sampled every `GRID_STEP_S`; window edges are not
+    refined, which a yes/no at ten-minute scale does not need.
+    """
     if not alerts or not reach.observatories:
         return np.zeros(len(alerts), dtype=int)
-    start = now.timestamp()
-    windows = observable_windows([a.ra_deg for a in alerts], [a.dec_deg for a in alerts], reach.observatories,
-                                 start, start + hours * 3600.0, step_s=min(GRID_STEP_S, hours * 600.0),
-                                 availability=reach.availability, min_duration_s=MIN_WINDOW_S)
-    return np.array([sum(1 for site_windows in per_alert if site_windows) for per_alert in windows], dtype=int)
+    step = min(GRID_STEP_S, hours * 3600.0 / 12)
+    grid = now.timestamp() + np.arange(0.0, hours * 3600.0 + step / 2, step)
+    ra = np.array([a.ra_deg for a in alerts])
+    dec = np.array([a.dec_deg for a in alerts])
+    sites = reach.observatories
+    lat = np.array([o.latitude_deg for o in sites])
+    lon = np.array([o.longitude_deg for o in sites])
+    cube = altaz(ra, dec, lat, lon, grid, pressure_hpa=np.array([o.pressure for o in sites]))
+    sun_alt = sun_altaz(lat, lon, grid)[0]
+    moon_alt, _, moon_vectors = moon_altaz(lat, lon, grid, np.array([o.elevation_m for o in sites]))
+    moon_sep = (moon_separation_deg(ra, dec, moon_vectors, float(np.median(grid)))
+                if any(o.min_moon_separation_deg > 0 for o in sites) else None)
+    count = np.zeros(len(alerts), dtype=int)
+    for j, site in enumerate(sites):
+        available = (availability_margin(grid, reach.availability[j]) if reach.availability[j] is not None
+                     else None)
+        margin = constraint_margin(site, cube.apparent_altitude_deg[:, j], cube.azimuth_deg[:, j],
+                                   cube.hour_angle_h[:, j], sun_alt[j], moon_alt[j],
+                                   None if moon_sep is None else moon_sep[:, j], available)
+        count += (margin >= 0).sum(axis=1) * step >= MIN_WINDOW_S
+    return count
 
 
 def evaluate(rules: Sequence[AlertRule], alerts: Sequence[ParsedAlert], reach: Reach, now: dt.datetime
