@@ -15,7 +15,7 @@ from sites.models import Site
 from targets.alerts.models import AlertRule
 from targets.alerts.sources.base import ParsedAlert
 from targets.alerts.tiling import TilingError, tile_localisation
-from targets.models import Campaign, CampaignTarget, Target, TargetAlias, TargetType, name_key
+from targets.models import Campaign, CampaignTarget, CoveragePolicy, Target, TargetAlias, TargetType, name_key
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,13 @@ def place_event(network: Network, alert: ParsedAlert, rule: AlertRule, existing:
         if old.pk not in keep and old.is_active:
             old.is_active = False
             old.save(update_fields=["is_active", "updated_at"])
-    _join(campaign_for(network, rule, alert), made)
+    campaign = campaign_for(network, rule, alert)
+    if campaign is None and tiles:  # tiles always travel together, spread over sites by the campaign's policy
+        campaign, _ = Campaign.objects.get_or_create(
+            network=network, name=f"{base} tiles"[:120],
+            defaults={"description": f"Tiles covering {tiling.coverage:.0%} of {alert.event_key}.",
+                      "coverage_policy": CoveragePolicy.DIVERSE})
+    _join(campaign, made)
     return made[0], len(tiles)
 
 

@@ -46,6 +46,8 @@ def test_samples_land_at_their_positions_once(world, samples, tmp_path):
     tiles = Target.objects.filter(network=world.a, metadata__alert_event="GCN:Fermi:745121685")
     assert tiles.count() > 20 and gbm.target == tiles.get(name="Fermi bn240812094 tile 001")
     assert sum(t.metadata["tile_probability"] for t in tiles) >= 0.9
+    campaign = Campaign.objects.get(network=world.a, name="Fermi bn240812094 tiles")
+    assert campaign.coverage_policy == "diverse" and campaign.targets.count() == tiles.count()
     before = (Alert.objects.count(), Target.objects.count(), SurveyPhotometry.objects.count())
     ingest(renamed, *[samples / name for name in SAMPLES[1:]])
     assert (Alert.objects.count(), Target.objects.count(), SurveyPhotometry.objects.count()) == before
