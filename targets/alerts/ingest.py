@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 
-from network import schedules
+from targets.alerts.scheduler_hooks import scheduler
 from network.models import Network
 from sites.models import Site
 from targets.alerts import events
@@ -60,7 +60,7 @@ def network_reach(network: Network) -> Reach:
     names, observatories, availability = [], [], []
     for site in Site.objects.filter(network=network, is_active=True).order_by("pk"):
         try:
-            spec = schedules.site_spec(site)
+            spec = scheduler().site_spec(site)
         except Exception as exc:  # a site the scheduler refuses is refused here too, with the reason
             log.warning("site %s left out of alert reachability: %s", site.pk, exc)
             continue
@@ -182,7 +182,7 @@ def ingest_batch(network: Network, parsed: Iterable[ParsedAlert], now: dt.dateti
     a target keep their survey photometry. Urgent matches and retractions run a scheduler pass
     for the network as soon as the transaction commits.
     """
-    now = now or schedules._now()
+    now = now or scheduler()._now()
     report = IngestReport()
     unique: dict[tuple[str, str], ParsedAlert] = {}
     for alert in parsed:
@@ -271,7 +271,7 @@ def ingest_batch(network: Network, parsed: Iterable[ParsedAlert], now: dt.dateti
             store_photometry(points)
             report.photometry = len(points)
         if report.targets_touched or report.matched:
-            schedules.mark_stale(network.pk, reason=f"{report.matched} alert(s) matched, {report.retracted} retracted")
+            scheduler().mark_stale(network.pk, reason=f"{report.matched} alert(s) matched, {report.retracted} retracted")
         if report.urgent:
             network_id = network.pk
             transaction.on_commit(lambda: urgent_pass(network_id))
@@ -281,7 +281,7 @@ def ingest_batch(network: Network, parsed: Iterable[ParsedAlert], now: dt.dateti
 def urgent_pass(network_id: int) -> None:
     """A scheduler pass now, so agents see an urgent alert (or a retraction) on their next poll."""
     try:
-        schedules.run_network_pass(network_id)
+        scheduler().run_network_pass(network_id)
     except Exception:  # the alerts are stored; the next beat's pass will try again
         log.exception("the urgent scheduler pass of network %s failed", network_id)
 

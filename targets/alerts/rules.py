@@ -2,7 +2,7 @@
 
 The cheap conditions (source, type, class, scores, magnitude, error, sky region) are checked
 per alert; "reachable by at least N sites within M hours" runs the scheduler's visibility
-(:mod:`network.visibility`, :func:`network.windows.constraint_margin`) once per batch for the
+(:mod:`datas_pipeline.sky.visibility`, :func:`datas_pipeline.sky.windows.constraint_margin`) once per batch for the
 alerts still in the running.
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord
 
-from network.visibility import altaz, moon_altaz, moon_separation_deg, sun_altaz
-from network.windows import availability_margin, constraint_margin
+from datas_pipeline.sky.visibility import altaz, moon_altaz, moon_separation_deg, sun_altaz
+from datas_pipeline.sky.windows import availability_margin, constraint_margin
 from targets.alerts.models import AlertRule
 from targets.alerts.sources.base import ParsedAlert
 
@@ -103,7 +103,7 @@ def cheap_reasons(rule: AlertRule, alert: ParsedAlert, galactic_b: float) -> lis
 def sites_reaching(alerts: Sequence[ParsedAlert], reach: Reach, now: dt.datetime, hours: float) -> np.ndarray:
     """How many of the sites can watch each alert for `MIN_WINDOW_S` within ``hours`` of ``now``.
 
-    The scheduler's limits (:func:`network.windows.constraint_margin`: altitude and horizon,
+    The scheduler's limits (:func:`datas_pipeline.sky.windows.constraint_margin`: altitude and horizon,
     hour angle, twilight, Moon, availability) sampled every `GRID_STEP_S`; window edges are not
     refined, which a yes/no at ten-minute scale does not need.
     """

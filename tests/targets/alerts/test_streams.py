@@ -14,13 +14,13 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
-from network.schedules import cached_list
+from scheduling.passes import cached_list
 from targets.alerts.sources.ztf import ZtfAvroSource
 from targets.alerts.streams import StreamConfig, StreamConsumer
 from targets.models import Alert, AlertFeed, AlertRule, SurveyPhotometry, Target
 from tests.network.api_helpers import agent_client
 from tests.network.factories import build_world, make_network, make_site
-from tests.network.schedule_helpers import clear_skies
+from tests.scheduling.helpers import clear_skies
 from tests.targets.alerts.conftest import produce
 
 ROOT = Path(__file__).resolve().parents[3]
