@@ -4,6 +4,7 @@ Every setting that differs between deployments is read from the environment; the
 give the embedded set-up (SQLite, no Redis, files on the local disk). The README lists them
 all in one table.
 """
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -262,6 +263,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"AlertStatusEnum": "targets.models.AlertStatus", "SiteStatusEnum": "sites.models.SiteStatus"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "network.schema.strip_trailing_slashes",
@@ -283,6 +285,31 @@ DATAS_SCHEDULE_TWILIGHT = os.environ.get("DATAS_SCHEDULE_TWILIGHT", "nautical")
 DATAS_SCHEDULE_MOON_SEPARATION_DEG = float(os.environ.get("DATAS_SCHEDULE_MOON_SEPARATION_DEG", "15"))
 # A weather report older than this means the site gets nothing to do, seconds.
 DATAS_WEATHER_MAX_AGE_SECONDS = int(os.environ.get("DATAS_WEATHER_MAX_AGE_SECONDS", "1800"))
+
+# --- Alert ingest (targets/alerts) -------------------------------------------------------
+# The alert source classes (each has a name), tried in this order when a packet's format is sniffed.
+DATAS_ALERT_SOURCES = env_list("DATAS_ALERT_SOURCES", ",".join([
+    "targets.alerts.sources.ztf.ZtfAvroSource", "targets.alerts.sources.gcn.GcnJsonSource",
+    "targets.alerts.sources.voevent.VoEventSource", "targets.alerts.sources.gaia.GaiaAlertsSource",
+    "targets.alerts.sources.tns.TnsSource"]))
+# Kafka streams for `manage.py run_alert_streams`: a JSON list of {"name", "source", "topics",
+# "bootstrap_servers", "group_id", optional "config" (librdkafka options), "batch_size", "networks"}.
+DATAS_ALERT_STREAMS = json.loads(os.environ.get("DATAS_ALERT_STREAMS", "[]"))
+# Polled sources given a Celery beat entry (none by default: nothing is fetched unless asked).
+DATAS_ALERT_POLL_SOURCES = env_list("DATAS_ALERT_POLL_SOURCES", "")
+DATAS_ALERT_POLL_MINUTES = int(os.environ.get("DATAS_ALERT_POLL_MINUTES", "60"))
+# Packets larger than this are refused (bytes); HTTP answers may be 64 times larger.
+DATAS_ALERT_MAX_BYTES = int(os.environ.get("DATAS_ALERT_MAX_BYTES", str(2 * 1024**2)))
+DATAS_ALERT_HTTP_TIMEOUT_S = float(os.environ.get("DATAS_ALERT_HTTP_TIMEOUT_S", "60"))
+# Alerts stored per database transaction by files, streams and polls.
+DATAS_ALERT_BATCH_SIZE = int(os.environ.get("DATAS_ALERT_BATCH_SIZE", "500"))
+DATAS_GAIA_ALERTS_URL = os.environ.get("DATAS_GAIA_ALERTS_URL", "http://gsaweb.ast.cam.ac.uk/alerts/alerts.csv")
+DATAS_TNS_URL = os.environ.get("DATAS_TNS_URL", "https://www.wis-tns.org").rstrip("/")
+DATAS_TNS_API_KEY = os.environ.get("DATAS_TNS_API_KEY", "")
+DATAS_TNS_BOT_ID = int(os.environ.get("DATAS_TNS_BOT_ID", "0"))
+DATAS_TNS_BOT_NAME = os.environ.get("DATAS_TNS_BOT_NAME", "datas_bot")
+# Field of view assumed for tiling an error region when no active site states one (arcmin).
+DATAS_ALERT_DEFAULT_FOV_ARCMIN = float(os.environ.get("DATAS_ALERT_DEFAULT_FOV_ARCMIN", "60"))
 
 LOGGING = {
     "version": 1,

@@ -19,6 +19,7 @@ from observations.serializers import (
     ObservationSerializer,
 )
 from observations.services import Uploader, resolve_references, submit_observations
+from targets.alerts.selectors import survey_light_curve
 from targets.api import CONE_PARAMETERS, apply_cone
 from targets.models import Target
 
@@ -134,6 +135,8 @@ class LightCurveView(APIView):
             "target_id": target.pk,
             "target_name": target.name,
             "filters": {name: LightCurvePointSerializer(points, many=True).data for name, points in curves.items()},
+            # The surveys' points (e.g. ZTF from its alerts) beside the network's own.
+            "survey": survey_light_curve(target, q["max_points"]),
         })
 
 

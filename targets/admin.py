@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from network.admin_scoping import NetworkScopedAdmin, ScopedInline
-from targets.models import Alert, Campaign, CampaignTarget, Target, TargetAlias
+from targets.models import Alert, AlertFeed, AlertRule, Campaign, CampaignTarget, Target, TargetAlias
 
 
 class AliasInline(ScopedInline, admin.TabularInline):
@@ -80,10 +80,37 @@ class CampaignAdmin(NetworkScopedAdmin):
 
 @admin.register(Alert)
 class AlertAdmin(NetworkScopedAdmin):
-    list_display = ["external_id", "source", "network", "alert_type", "priority", "ra_deg", "dec_deg",
-                    "error_radius_arcsec", "target", "received_at"]
-    list_filter = ["network", "source", "alert_type"]
+    list_display = ["external_id", "source", "network", "alert_type", "status", "rule", "priority", "ra_deg",
+                    "dec_deg", "error_radius_arcsec", "target", "received_at"]
+    list_filter = ["network", "source", "alert_type", "status"]
     search_fields = ["external_id", "target__name"]
     list_select_related = ["network", "target"]
     date_hierarchy = "received_at"
     autocomplete_fields = ["target"]
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(NetworkScopedAdmin):
+    list_display = ["name", "network", "position", "is_active", "sources", "alert_types", "min_sites", "within_hours",
+                    "target_priority", "time_critical_hours"]
+    list_filter = ["network", "is_active"]
+    search_fields = ["name"]
+    list_select_related = ["network"]
+    fieldsets = [
+        (None, {"fields": ["network", "name", "is_active", "position"]}),
+        ("What the alert must be", {"fields": ["sources", "alert_types", "classifications", "min_classification_score",
+                                               "min_real_bogus", "mag_min", "mag_max", "max_error_radius_deg"]}),
+        ("Where it must be", {"fields": ["dec_min", "dec_max", "min_abs_galactic_latitude", "min_sites",
+                                         "within_hours"]}),
+        ("The new target", {"fields": ["target_priority", "target_cadence_hours", "time_critical_hours",
+                                       "time_critical_boost", "campaign", "campaign_name", "tile_large_regions",
+                                       "max_tiles"]}),
+    ]
+
+
+@admin.register(AlertFeed)
+class AlertFeedAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "source", "status", "last_message_at", "lag", "messages", "alerts", "skipped",
+                    "restarts"]
+    readonly_fields = ["messages", "alerts", "skipped", "restarts", "lag", "last_message_at", "last_error",
+                       "updated_at"]

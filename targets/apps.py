@@ -6,6 +6,10 @@ class TargetsConfig(AppConfig):
     verbose_name = "Targets, campaigns and alerts"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
         from targets import sky
+        from targets.alerts.polls import poll_entries_after_migrate
 
         sky.register_sqlite_functions()
+        post_migrate.connect(poll_entries_after_migrate, dispatch_uid="alert-poll-beat-entries")

@@ -204,6 +204,13 @@ class AlertSource(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class AlertStatus(models.TextChoices):
+    NEW = "new", "New (not checked against rules)"
+    MATCHED = "matched", "Matched (linked to a target)"
+    IGNORED = "ignored", "Ignored (no rule matched)"
+    RETRACTED = "retracted", "Retracted"
+
+
 class Alert(models.Model):
     """A notice from an alert stream, linked to the target it concerns once matched."""
 
@@ -218,12 +225,23 @@ class Alert(models.Model):
     payload = models.JSONField(default=dict, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     target = models.ForeignKey(Target, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    # Set by the rules (targets.alerts): the event several notices share, and the verdict.
+    event_id = models.CharField(max_length=120, blank=True,
+                                help_text="The event the notice is about (ZTF objectId, GCN mission:trigger).")
+    event_time = models.DateTimeField(null=True, blank=True, help_text="When the event happened (UTC).")
+    magnitude = models.FloatField(null=True, blank=True)
+    status = models.CharField(max_length=12, choices=AlertStatus.choices, default=AlertStatus.NEW)
+    rule = models.ForeignKey("targets.AlertRule", null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="alerts", help_text="The rule that matched.")
+    rule_report = models.JSONField(default=list, blank=True,
+                                   help_text="Each rule's verdict: [{rule, name, matched, reasons}].")
 
     class Meta:
         ordering = ["-received_at"]
         constraints = [
             models.UniqueConstraint(fields=["network", "source", "external_id"], name="alert_unique_per_source"),
         ]
+        indexes = [models.Index(fields=["network", "source", "event_id"], name="alert_event_idx")]
 
     def __str__(self) -> str:
         return f"{self.source} {self.external_id}"
@@ -233,3 +251,10 @@ def observation_model():
     """The model of the observations made of targets (``observations.Observation``), found through
     its foreign key to :class:`Target` so that targets/ imports nothing of observations/."""
     return Target._meta.get_field("observations").related_model
+
+
+# Alert rules, survey photometry and feed health live in targets/alerts/ (models of this app).
+from targets.alerts.models import AlertFeed, AlertRule, SurveyPhotometry  # noqa: E402
+
+__all__ = ["Alert", "AlertFeed", "AlertRule", "AlertSource", "AlertStatus", "Campaign", "CampaignTarget",
+           "SurveyPhotometry", "Target", "TargetAlias", "TargetType"]

@@ -1,6 +1,7 @@
 """Periodic target upkeep (scheduled by django-celery-beat, see docs/spine.md)."""
 from celery import shared_task
 
+from targets.alerts.tasks import poll_alert_source  # noqa: F401  registers the alert polls
 from targets.coverage import refresh_coverage
 
 
