@@ -6,4 +6,8 @@ class SchedulingConfig(AppConfig):
     verbose_name = "Scheduler (ranked lists, passes, tasking exports)"
 
     def ready(self) -> None:
-        from scheduling import signals  # noqa: F401  marks the ranked lists stale when their inputs change
+        from scheduling import passes, signals  # noqa: F401  signals mark the ranked lists stale
+        from targets.alerts import scheduler_hooks
+
+        # Alert ingest (targets, a layer below) reaches the scheduler through this hook.
+        scheduler_hooks.register(passes)
