@@ -1,4 +1,4 @@
-"""The first portal page: pick a network, see its sites, recent observations and campaigns."""
+"""Network switching, error pages and the favicon; the portal pages live in the portal app."""
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
@@ -9,31 +9,7 @@ from django.urls import reverse
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
 
-from network.tenancy import current_network, networks_for, role_in, switch_network
-from observations.models import Observation
-from sites.models import Site
-from targets.models import Campaign
-from targets.selectors import campaign_progress
-
-
-@login_required
-def dashboard(request):
-    network = current_network(request)
-    context = {"network": network, "networks": networks_for(request.user)}
-    if network is not None:
-        sites = list(Site.objects.filter(network=network).select_related("owner").order_by("-is_active", "name"))
-        campaigns = list(Campaign.objects.filter(network=network, is_active=True).order_by("name"))
-        for campaign in campaigns:
-            campaign.progress = campaign_progress(campaign)
-        context.update(
-            role=role_in(request.user, network),
-            sites=sites,
-            online_count=sum(1 for s in sites if s.is_online),
-            observations=Observation.objects.filter(network=network).select_related("target", "site")
-            .order_by("-observed_at")[:20],
-            campaigns=campaigns,
-        )
-    return render(request, "portal/dashboard.html", context)
+from network.tenancy import networks_for, switch_network
 
 
 @login_required
@@ -43,7 +19,7 @@ def switch_network_view(request, slug: str):
     if network is None:
         raise Http404("no such network among yours")
     switch_network(request, network)
-    return HttpResponseRedirect(reverse("dashboard"))
+    return HttpResponseRedirect(reverse("portal:dashboard"))
 
 
 def not_found(request, exception=None):

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class PortalConfig(AppConfig):
+    """The web portal: server-rendered pages over the apps' services and selectors."""
+
+    name = "portal"
+    verbose_name = "Web portal"
