@@ -12,6 +12,7 @@ from targets.models import Target
 
 # What a live agent writes as the photometry method of magnitudes not tied to a catalogue.
 INSTRUMENTAL_METHOD = "instrumental"
+UNIX_EPOCH_MJD = 40587.0  # 1970-01-01T00:00 UTC
 
 
 def light_curve(target: Target, *, filter_name: str | None = None, after: datetime | None = None,
@@ -93,7 +94,8 @@ def _points(series: list[tuple], max_points: int, bin_minutes: float | None = No
         centre = float(np.mean(mjd[inside]))
         site_ids = set(sites[inside].tolist())
         known = airmasses[inside][np.isfinite(airmasses[inside])]
-        points.append({"t": Time(centre, format="mjd").to_datetime(timezone=UTC),
+        # MJD (UTC) to a datetime by arithmetic: an astropy Time per bin cost ~0.5 ms each.
+        points.append({"t": datetime.fromtimestamp((centre - UNIX_EPOCH_MJD) * 86400.0, UTC),
                        "mjd": centre, "magnitude": mean, "error": error, "n": int(inside.sum()),
                        "site_id": site_ids.pop() if len(site_ids) == 1 else None,
                        "airmass": float(known.mean()) if known.size else None})
