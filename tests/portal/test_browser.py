@@ -23,6 +23,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("DATAS_SCREENSHOT_DIR", ROOT / "var" / "screenshots"))
 PASSWORD = "a long test pass phrase"
+CLOCK_VARIABLES = ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC")
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -38,10 +39,20 @@ def browser():
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    # Under scripts/moved_clock.sh the test process runs with libfaketime preloaded; Chromium
+    # (and Playwright's driver) hang under it, so they start with the real clock. The server
+    # keeps the moved one: only it decides what the pages say.
+    moved = {name: os.environ.pop(name) for name in CLOCK_VARIABLES if name in os.environ}
+    try:
+        playwright = sync_playwright().start()
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    finally:
+        os.environ.update(moved)
+    try:
         yield chromium
+    finally:
         chromium.close()
+        playwright.stop()
 
 
 @pytest.fixture
