@@ -3,8 +3,8 @@
 (function () {
   "use strict";
   var DARK = {paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-              font: {color: "#e6e9ef", size: 12}, margin: {l: 56, r: 24, t: 10, b: 48},
-              legend: {orientation: "h", y: -0.25}, xaxis: {gridcolor: "#2a3550"}, yaxis: {gridcolor: "#2a3550"}};
+              font: {color: "#e6e9ef", size: 12}, margin: {l: 56, r: 24, t: 10, b: 56},
+              legend: {orientation: "h", y: -0.3}, xaxis: {gridcolor: "#2a3550"}, yaxis: {gridcolor: "#2a3550"}};
 
   function merge(a, b) {
     var out = {}, k;
@@ -23,7 +23,8 @@
 
   function draw(el, figure) {
     if (!window.Plotly) { el.textContent = "The plotting library did not load."; return; }
-    if (!figure.data || figure.data.length === 0) {
+    var points = (figure.data || []).reduce(function (n, t) { return n + ((t.x || []).length); }, 0);
+    if (points === 0) {
       el.classList.add("empty"); el.textContent = el.dataset.emptyText || "Nothing to plot yet."; return;
     }
     window.Plotly.newPlot(el, figure.data, merge(DARK, figure.layout || {}),
