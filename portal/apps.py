@@ -6,3 +6,6 @@ class PortalConfig(AppConfig):
 
     name = "portal"
     verbose_name = "Web portal"
+
+    def ready(self) -> None:
+        from portal import signals  # noqa: F401  status history from heartbeats

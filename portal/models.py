@@ -46,3 +46,23 @@ class Invitation(models.Model):
     @property
     def is_open(self) -> bool:
         return self.accepted_at is None and self.expires_at > timezone.now()
+
+
+class SiteStatusSample(models.Model):
+    """What a site's agent reported at one heartbeat, kept at most every few minutes (status history).
+
+    Written by `portal.signals` when a heartbeat saves the site; a gap longer than the online
+    window between two samples is time the agent was not heard.
+    """
+
+    site = models.ForeignKey("sites.Site", on_delete=models.CASCADE, related_name="status_samples")
+    at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16)
+    weather_status = models.CharField(max_length=16)
+
+    class Meta:
+        ordering = ["site", "-at"]
+        indexes = [models.Index(fields=["site", "at"], name="site_status_sample_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.site_id} {self.status}/{self.weather_status} at {self.at:%Y-%m-%d %H:%M}"

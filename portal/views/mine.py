@@ -39,7 +39,7 @@ def my_observatory(request):
         "can_register": can_observe(request.user, network), "contributions": contributions(network, request.user),
         "observations": Observation.objects.filter(network=network, site__owner=request.user)
         .select_related("target", "site").only("id", "observed_at", "filter", "magnitude", "magnitude_error",
-                                                "target__name", "site__name").order_by("-observed_at")[:15],
+                                                "photometry_method", "target__name", "site__name").order_by("-observed_at")[:15],
         "frames": Frame.objects.filter(network=network, site__owner=request.user).select_related("target", "site")
         .only("id", "original_name", "sha256", "observed_at", "filter", "state", "accepted", "thumbnail_key",
               "target__name", "site__name").order_by("-observed_at", "-id")[:12],

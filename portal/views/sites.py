@@ -44,7 +44,8 @@ def site_detail(request, pk: int):
         "quality": quality_summary(Frame.objects.filter(site=site)),
         "horizon": site.horizon or [], "formats": TASKING_FORMATS,
         "observations": Observation.objects.filter(site=site).select_related("target")
-        .only("id", "observed_at", "filter", "magnitude", "magnitude_error", "target__name", "target__id")
+        .only("id", "observed_at", "filter", "magnitude", "magnitude_error", "photometry_method", "target__name",
+              "target__id")
         .order_by("-observed_at")[:15]}, network=site.network)
 
 
@@ -115,15 +116,16 @@ def site_quality(request, pk: int):
                     .order_by("night"))
     traces = [
         {"type": "bar", "name": "observations", "x": [r["night"].isoformat() for r in observed],
-         "y": [r["n"] for r in observed], "yaxis": "y2", "opacity": 0.45},
+         "y": [r["n"] for r in observed], "opacity": 0.5},
         {"type": "bar", "name": "frames accepted", "x": [r["night"].isoformat() for r in nights],
-         "y": [r["accepted"] for r in nights], "yaxis": "y2", "opacity": 0.45},
-        {"type": "scatter", "mode": "lines+markers", "name": "mean FWHM (arcsec)",
+         "y": [r["accepted"] for r in nights], "opacity": 0.5},
+        {"type": "scatter", "mode": "lines+markers", "name": "mean FWHM (arcsec)", "yaxis": "y2",
          "x": [r["night"].isoformat() for r in nights],
          "y": [None if r["fwhm"] is None else round(r["fwhm"], 3) for r in nights]},
     ]
-    layout = {"yaxis": {"title": {"text": "FWHM (arcsec)"}, "rangemode": "tozero"},
-              "yaxis2": {"title": {"text": "per night"}, "overlaying": "y", "side": "right", "rangemode": "tozero"},
+    layout = {"yaxis": {"title": {"text": "per night"}, "rangemode": "tozero"},
+              "yaxis2": {"title": {"text": "FWHM (arcsec)"}, "overlaying": "y", "side": "right",
+                         "rangemode": "tozero", "showgrid": False},
               "barmode": "group"}
     return plot_response(traces, layout)
 

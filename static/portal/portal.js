@@ -30,6 +30,12 @@
     window.Plotly.newPlot(el, figure.data, merge(DARK, figure.layout || {}),
                           {responsive: true, displaylogo: false});
     el.dataset.drawn = "1";
+    if (el.dataset.linkPoints) {  // points carrying a URL in customdata open it on click
+      el.on("plotly_click", function (event) {
+        var url = event.points && event.points[0] && event.points[0].customdata;
+        if (typeof url === "string" && url.charAt(0) === "/") window.location.href = url;
+      });
+    }
   }
 
   function inlineFigure(el) {

@@ -96,6 +96,7 @@ def test_participant_journey_in_chromium(live_server, browser, participant):
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{live_server.url}/")
     page.wait_for_selector("text=planning…", state="detached", timeout=30_000)
+    page.wait_for_selector("#map .main-svg", timeout=30_000)
     assert page.get_by_role("heading", name="Sites").is_visible()
     shoot(page, "02-dashboard")
 

@@ -69,7 +69,7 @@ def test_every_page_has_bounded_queries_and_time_on_big_data(big_world, django_a
              f"/targets/{busy.pk}/lightcurve.json", f"/targets/{busy.pk}/altitude.json", "/campaigns/",
              f"/campaigns/{world.a_campaign.pk}/", f"/sites/{world.a_site.pk}/", f"/sites/{world.a_site.pk}/quality.json",
              "/frames/", "/frames/?state=failed&page=3", f"/frames/?ra={busy.ra_deg}&dec={busy.dec_deg}&radius=1",
-             f"/frames/{frame.pk}/", "/me/"]
+             f"/frames/{frame.pk}/", "/me/", "/map.json", f"/sites/{world.a_site.pk}/history.json"]
     client.get("/")  # warm caches that are not the page's own work (session, content types)
     timings = {}
     for path in pages:

@@ -29,7 +29,8 @@ def own_pages(world, prefix="a") -> list[str]:
     frame, campaign = getattr(world, f"{prefix}_frame"), getattr(world, f"{prefix}_campaign")
     return ["/", "/live/recent", "/targets/", f"/targets/{target.pk}/", f"/targets/{target.pk}/lightcurve.json",
             f"/targets/{target.pk}/altitude.json", "/campaigns/", f"/campaigns/{campaign.pk}/", f"/sites/{site.pk}/",
-            f"/sites/{site.pk}/quality.json", f"/sites/{site.pk}/plan", "/frames/", f"/frames/{frame.pk}/", "/me/"]
+            f"/sites/{site.pk}/quality.json", f"/sites/{site.pk}/history.json", f"/sites/{site.pk}/plan", "/frames/",
+            f"/frames/{frame.pk}/", "/me/", "/map.json"]
 
 
 def test_every_page_needs_login(world):
@@ -189,3 +190,76 @@ def test_frame_page_shows_grade_pipeline_and_photometry(world):
     html = client_for(world.a_viewer).get(f"/frames/{world.a_frame.pk}/").content.decode()
     assert f"/api/v1/frames/{world.a_frame.pk}/preview" in html and "Accepted" in html
     assert "zero_point" in html and "EXPTIME" in html and "footprint-data" in html
+
+
+def test_heartbeats_build_the_status_history_with_gaps_marked(world):
+    from datetime import timedelta
+    from unittest import mock
+
+    from django.utils import timezone
+
+    from portal.models import SiteStatusSample
+
+    start = timezone.now() - timedelta(hours=3)
+    steps = [(0, "idle", "clear"), (1, "idle", "clear"), (2, "observing", "clear"), (120, "parked", "cloudy")]
+    for minutes, status, weather in steps:
+        with mock.patch("sites.services.timezone.now", return_value=start + timedelta(minutes=minutes)):
+            record_heartbeat(world.a_site, status=status, weather_status=weather)
+    # The second heartbeat repeats the first within 5 minutes: not sampled.
+    assert list(SiteStatusSample.objects.filter(site=world.a_site).order_by("at").values_list("status", flat=True)) \
+        == ["idle", "observing", "parked"]
+    data = client_for(world.a_viewer).get(f"/sites/{world.a_site.pk}/history.json").json()
+    status = data["data"][0]["y"]
+    # 118 min of silence after "observing" (the online window is 15 min), and silence since "parked".
+    assert status == ["Idle", "Observing", "not heard", "Parked", "not heard"]
+    assert data["data"][1]["y"][-2] == "Cloudy"
+
+
+def test_the_map_shows_sites_by_heartbeat_over_the_night_side(world):
+    client = client_for(world.a_viewer)
+    data = client.get("/map.json").json()
+    heat, online, offline = data["data"]
+    assert online["text"] == [] and offline["text"] == ["A Observatory"]
+    record_heartbeat(world.a_site, status="idle")
+    heat, online, offline = client.get("/map.json").json()["data"]
+    assert online["text"] == ["A Observatory"] and online["customdata"] == [f"/sites/{world.a_site.pk}/"]
+    sun = [value for row in heat["z"] for value in row]
+    assert max(sun) > 60 and min(sun) < -60  # a day side and a night side
+
+
+def test_the_night_grid_puts_the_sun_overhead_at_the_subsolar_point():
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from portal.views.history import night_grid
+
+    # 2026 March equinox (20 March 14:46 UTC): the Sun is overhead near latitude 0, longitude -41.5.
+    lon, lat, sun = night_grid(datetime(2026, 3, 20, 14, 46, tzinfo=UTC), step_deg=1.0)
+    row, col = np.unravel_index(np.argmax(sun), sun.shape)
+    assert abs(lat[row]) <= 1 and abs(lon[col] - (-41.5)) <= 2 and sun[row, col] > 88
+
+
+def test_the_login_page_lists_demo_accounts_only_in_a_demo(world, settings):
+    from tests.network.factories import make_member, make_user
+
+    make_user("demo")
+    make_member(world.a, Role.OBSERVER, username="obs_lapalma")
+    settings.DEBUG = True
+    html = Client().get("/accounts/login/").content.decode()
+    assert "Demo accounts" in html and "demo-datas" in html and "obs_lapalma" in html
+    settings.DEBUG = False
+    assert "demo-datas" not in Client().get("/accounts/login/").content.decode()
+
+
+def test_demo_observers_log_in_with_the_demo_password():
+    from django.contrib.auth import get_user_model
+
+    from network import demo
+    from tests.network.factories import make_network
+
+    networks = {slug: make_network(slug=slug) for slug in ("vsnet", "exonet")}
+    sites = demo._load_sites(networks, demo.DemoReport())
+    observers = get_user_model().objects.filter(username__startswith="obs_")
+    assert observers.count() == len(sites) and all(o.check_password(demo.DEMO_PASSWORD) for o in observers[:2])
+    assert not any(site.last_seen or site.weather_reported_at for site in sites.values())
