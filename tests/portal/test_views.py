@@ -263,3 +263,27 @@ def test_demo_observers_log_in_with_the_demo_password():
     observers = get_user_model().objects.filter(username__startswith="obs_")
     assert observers.count() == len(sites) and all(o.check_password(demo.DEMO_PASSWORD) for o in observers[:2])
     assert not any(site.last_seen or site.weather_reported_at for site in sites.values())
+
+
+def test_tasking_downloads_are_for_the_sites_operators(world):
+    from django.utils import timezone
+
+    from tests.network.factories import make_target
+
+    # A target overhead at La Palma around local midnight tonight, whatever the date: opposite the Sun.
+    day = timezone.now().timetuple().tm_yday
+    make_target(world.a, name="Opposite the Sun", ra_deg=((day - 80) * 360 / 365.25 + 180) % 360, dec_deg=29.0,
+                total_hours=0.5, required_filters=["V"], exposure_sec=60)
+    site = world.a_site
+    assert client_for(world.a_viewer).get(f"/sites/{site.pk}/tasking/ekos").status_code == 403
+    owner = client_for(world.a_observer)
+    bad = owner.get(f"/sites/{site.pk}/tasking/sgp")
+    assert bad.status_code == 400 and b"unknown tasking format" in bad.content
+    nina = owner.get(f"/sites/{site.pk}/tasking/nina")
+    assert nina.status_code == 400 and b"needs your template" in nina.content
+    csv = owner.get(f"/sites/{site.pk}/tasking/csv")
+    assert csv.status_code == 200 and csv["Content-Type"].startswith("text/csv")
+    assert "Opposite the Sun" in csv.content.decode()
+    ekos = owner.get(f"/sites/{site.pk}/tasking/ekos")
+    assert ekos.status_code == 200 and ekos.content[:2] == b"PK"
+    assert "Opposite the Sun" in owner.get(f"/sites/{site.pk}/plan").content.decode()
