@@ -287,3 +287,12 @@ def test_tasking_downloads_are_for_the_sites_operators(world):
     ekos = owner.get(f"/sites/{site.pk}/tasking/ekos")
     assert ekos.status_code == 200 and ekos.content[:2] == b"PK"
     assert "Opposite the Sun" in owner.get(f"/sites/{site.pk}/plan").content.decode()
+
+
+def test_no_portal_page_references_anything_outside_or_missing(world):
+    from tests.network.test_offline_assets import check_page
+
+    client = client_for(world.a_observer)
+    for path in own_pages(world):
+        if not path.endswith((".json", "/plan", "/recent")):
+            check_page(client, path)  # every script, stylesheet and image it loads answers here
