@@ -86,7 +86,7 @@ def target_lightcurve(request, pk: int):
                 "customdata": [p["n"] for p in points],
                 "hovertemplate": "%{x}<br>%{y:.3f} ± %{error_y.array:.3f} mag<br>%{customdata} obs<extra></extra>",
                 "marker": {"symbol": "circle-open" if instrumental else "circle", "size": 6}})
-    layout = {"yaxis": {"autorange": "reversed", "title": {"text": "magnitude"}},
+    layout = {"showlegend": True, "yaxis": {"autorange": "reversed", "title": {"text": "magnitude"}},
               "xaxis": {"title": {"text": "time (UTC)"}}}
     return plot_response(traces, layout, points=sum(len(t["x"]) for t in traces))
 
@@ -124,6 +124,6 @@ def target_altitude(request, pk: int):
                  .only("id", "name", "latitude", "longitude", "min_altitude_deg").order_by("name")[:60])
     start = timezone.now().replace(second=0, microsecond=0) - timedelta(hours=1)
     traces = altitude_curves(target, sites, start)
-    layout = {"yaxis": {"range": [0, 90], "title": {"text": "altitude (deg)"}},
+    layout = {"showlegend": True, "yaxis": {"range": [0, 90], "title": {"text": "altitude (deg)"}},
               "xaxis": {"title": {"text": "UTC (dark time only)"}}}
     return plot_response(traces, layout, sites_seeing=len(traces))
