@@ -34,9 +34,9 @@ pytestmark = [
 
 @pytest.fixture
 def browser():
-    # Playwright's sync API runs an event loop in this thread; Django's ORM calls made here
-    # between browser steps are still synchronous, which is safe.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    # Playwright's sync API runs an event loop in this thread, and Django refuses ORM calls
+    # (and would open a second, never-closed connection) while it runs: tests create their
+    # data before asking for the browser.
     from playwright.sync_api import sync_playwright
 
     # Under scripts/moved_clock.sh the test process runs with libfaketime preloaded; Chromium
@@ -77,7 +77,7 @@ def shoot(page, name: str) -> None:
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
-def test_participant_journey_in_chromium(live_server, browser, participant):
+def test_participant_journey_in_chromium(live_server, participant, browser):
     world = participant
     server = urlsplit(live_server.url).netloc
     requests: list[str] = []
