@@ -20,7 +20,7 @@ from network.models import Network
 from observations.frames import Frame, ImageType
 from observations.models import Observation
 from observations.states import TERMINAL, FrameState
-from sites.darkness import darkness_outlook
+from demo.darkness import darkness_outlook
 from sites.models import Site, SiteStatus
 from targets.models import CampaignTarget
 

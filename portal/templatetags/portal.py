@@ -79,7 +79,7 @@ def demo_logins() -> dict | None:
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
-    from network.demo import DEMO_PASSWORD, DEMO_USERNAME
+    from demo.services import DEMO_PASSWORD, DEMO_USERNAME
 
     if not settings.DEBUG:
         return None

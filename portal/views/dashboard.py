@@ -7,9 +7,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from network.tenancy import current_network
-from observations.exports import TaskingError
+from scheduling.exports import TaskingError
 from observations.frames import Frame
-from observations.tasking import plan_for_site
+from scheduling.tasking import plan_for_site
 from portal.access import get_visible_or_404
 from portal.queries import quality_summary, recent_frames, recent_observations, site_states
 from portal.templatetags.portal import age

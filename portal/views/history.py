@@ -10,12 +10,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from network.tenancy import current_network
-from network.visibility import sun_altaz
+from datas_pipeline.sky.visibility import sun_altaz
 from portal.access import get_visible_or_404
 from portal.models import SiteStatusSample
 from portal.queries import site_states
 from portal.views.common import plot_response
-from sites.darkness import SUN_LIMIT_DEG
+from demo.darkness import SUN_LIMIT_DEG
 from sites.models import Site, SiteStatus, Weather
 
 HISTORY_DAYS = 7

@@ -14,10 +14,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from network.tenancy import current_network
-from observations.exports import TASKING_FORMATS, TaskingError
+from scheduling.exports import TASKING_FORMATS, TaskingError
 from observations.frames import Frame
 from observations.models import Observation
-from observations.tasking import tasking_for_site, zip_files
+from scheduling.tasking import tasking_for_site, zip_files
 from portal.access import can_edit_site, can_observe, get_visible_or_404, require
 from portal.forms import KeyForm, SiteForm
 from portal.queries import quality_summary, site_state

@@ -255,7 +255,7 @@ def test_the_login_page_lists_demo_accounts_only_in_a_demo(world, settings):
 def test_demo_observers_log_in_with_the_demo_password():
     from django.contrib.auth import get_user_model
 
-    from network import demo
+    from demo import services as demo
     from tests.network.factories import make_network
 
     networks = {slug: make_network(slug=slug) for slug in ("vsnet", "exonet")}
