@@ -133,11 +133,13 @@ def load_demo(progress: Callable[[str], None] = lambda message: None) -> DemoRep
 
 def _load_sites(networks, report) -> dict[str, Site]:
     sites = {}
-    now = timezone.now()
     for (slug, name, lat, lon, elevation, tz, aperture, focal, pixel, camera, filters, automation,
-         online) in SITES:
+         _online) in SITES:
         network = networks[slug]
         owner = _user("obs_" + name.split()[0].lower(), report, first_name=name.split()[0])
+        if not owner.password:  # observers log in with the demo password too (listed on the login page)
+            owner.set_password(DEMO_PASSWORD)
+            owner.save(update_fields=["password"])
         Membership.objects.get_or_create(user=owner, network=network, defaults={"role": Role.OBSERVER})
         site, created = Site.objects.update_or_create(network=network, name=name, defaults=dict(
             owner=owner, latitude=lat, longitude=lon, elevation_m=elevation, timezone=tz, aperture_mm=aperture,
@@ -148,11 +150,7 @@ def _load_sites(networks, report) -> dict[str, Site]:
             horizon=[[0, 15], [90, 20], [180, 15], [270, 20]],
             ha_limit_east_h=-5.5, ha_limit_west_h=5.5,
             reliability=0.9 if automation == "robotic" else 0.6,
-            status="observing" if online else "parked",
-            weather_status="clear" if online else "cloudy",
-            weather={"cloud_cover": 0.05 if online else 0.9, "humidity": 35 if online else 88},
-            weather_reported_at=now if online else now - timedelta(days=3),
-            last_seen=now if online else now - timedelta(days=3),
+            # No status, weather or heartbeat: only a running agent (run_demo) reports those.
         ))
         report.count("sites", created)
         if not site.keys.filter(revoked_at__isnull=True).exists():

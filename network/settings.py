@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "observations",
     "scheduling",
     "demo",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -145,6 +146,13 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+# Plotly's bundle is served from the installed wheel (portal.finders), never from a CDN.
+STATICFILES_FINDERS = ["django.contrib.staticfiles.finders.FileSystemFinder",
+                       "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+                       "portal.finders.PlotlyFinder"]
+# Invitations go out through this backend; the console one prints them (the demo, development).
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "datas@localhost")
 # Development serves static files straight from the apps (no collectstatic needed, no warning
 # about a missing STATIC_ROOT); production runs collectstatic and serves STATIC_ROOT.
 WHITENOISE_AUTOREFRESH = DEBUG

@@ -9,7 +9,7 @@ urlpatterns = [
     path("api/v1/", include("network.api_urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", include("observations.urls")),
+    path("", include("portal.urls")),
     path("favicon.ico", views.favicon, name="favicon"),
     path("networks/<slug:slug>/switch", views.switch_network_view, name="switch-network"),
 ]

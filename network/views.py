@@ -1,7 +1,4 @@
-"""Portal views of the project package: switching network, error pages, the favicon.
-
-The first page (a network's sites, recent observations and campaigns) is observations.views.dashboard.
-"""
+"""Network switching, error pages and the favicon; the portal pages live in the portal app."""
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
@@ -22,7 +19,7 @@ def switch_network_view(request, slug: str):
     if network is None:
         raise Http404("no such network among yours")
     switch_network(request, network)
-    return HttpResponseRedirect(reverse("dashboard"))
+    return HttpResponseRedirect(reverse("portal:dashboard"))
 
 
 def not_found(request, exception=None):

@@ -5,14 +5,19 @@ from datetime import UTC, datetime
 
 import numpy as np
 from astropy.time import Time
+from django.db.models import Q
 
 from observations.models import Observation
 from targets.models import Target
 
+# What a live agent writes as the photometry method of magnitudes not tied to a catalogue.
+INSTRUMENTAL_METHOD = "instrumental"
+UNIX_EPOCH_MJD = 40587.0  # 1970-01-01T00:00 UTC
+
 
 def light_curve(target: Target, *, filter_name: str | None = None, after: datetime | None = None,
                 before: datetime | None = None, max_points: int = 2000,
-                bin_minutes: float | None = None) -> dict[str, list[dict]]:
+                bin_minutes: float | None = None, instrumental: bool | None = None) -> dict[str, list[dict]]:
     """A target's photometry per filter, time-ordered, with errors.
 
     Parameters
@@ -29,6 +34,9 @@ def light_curve(target: Target, *, filter_name: str | None = None, after: dateti
     bin_minutes : float, optional
         Average the points in fixed bins of this many minutes first (e.g. a transit's
         frames into 5-minute points); ``max_points`` still applies afterwards.
+    instrumental : bool, optional
+        True: only instrumental magnitudes (``photometry_method == "instrumental"``, as live
+        agents report them); False: only calibrated ones; None: both, unmarked.
 
     Returns
     -------
@@ -40,6 +48,9 @@ def light_curve(target: Target, *, filter_name: str | None = None, after: dateti
     rows = Observation.objects.filter(target=target, magnitude__isnull=False)
     if filter_name:
         rows = rows.filter(filter=filter_name)
+    if instrumental is not None:
+        is_instrumental = Q(photometry_method=INSTRUMENTAL_METHOD)
+        rows = rows.filter(is_instrumental) if instrumental else rows.exclude(is_instrumental)
     if after:
         rows = rows.filter(observed_at__gte=after)
     if before:
@@ -83,7 +94,8 @@ def _points(series: list[tuple], max_points: int, bin_minutes: float | None = No
         centre = float(np.mean(mjd[inside]))
         site_ids = set(sites[inside].tolist())
         known = airmasses[inside][np.isfinite(airmasses[inside])]
-        points.append({"t": Time(centre, format="mjd").to_datetime(timezone=UTC),
+        # MJD (UTC) to a datetime by arithmetic: an astropy Time per bin cost ~0.5 ms each.
+        points.append({"t": datetime.fromtimestamp((centre - UNIX_EPOCH_MJD) * 86400.0, UTC),
                        "mjd": centre, "magnitude": mean, "error": error, "n": int(inside.sum()),
                        "site_id": site_ids.pop() if len(site_ids) == 1 else None,
                        "airmass": float(known.mean()) if known.size else None})

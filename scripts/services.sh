@@ -30,6 +30,8 @@ have siril-cli || missing+=(siril)
 have indiserver || missing+=(indi-bin)
 # libfaketime: the suite runs a second time with the clock moved ahead (scripts/test.sh).
 have faketime || missing+=(faketime)
+# Debian's Chromium: the portal's browser tests drive it with Playwright (never `playwright install`).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 # dbus-python (under pyindi-client) builds from source against these.
 for pkg in libdbus-1-dev libglib2.0-dev pkg-config; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -32,10 +32,10 @@ def test_load_demo_twice_builds_once():
     assert "nothing new" in again.getvalue() and "dsk_" not in again.getvalue()
 
 
-def test_demo_has_online_and_offline_sites_and_coverage():
+def test_demo_sites_are_offline_until_an_agent_reports_and_coverage_is_ready():
     call_command("load_demo", stdout=StringIO())
-    online = [s.is_online for s in Site.objects.all()]
-    assert any(online) and not all(online)
+    # No agent has run: no site claims a heartbeat, a status or weather it never reported.
+    assert not any(s.is_online or s.last_seen or s.weather_reported_at for s in Site.objects.all())
     cepheid = Target.objects.get(network__slug="vsnet", name="Delta Cephei")
     assert cepheid.total_observations == 60 and cepheid.unique_sites >= 2
     assert Target.objects.get(network__slug="vsnet", name="M31").aliases.filter(name="Andromeda Galaxy").exists()

@@ -17,4 +17,5 @@ class Command(BaseCommand):
             self.stdout.write("  (keys are stored hashed: copy them now; issue more with manage.py issue_site_key)")
         self.stdout.write(self.style.SUCCESS(
             f"Log in at http://127.0.0.1:8000/ as {DEMO_USERNAME!r} with password {DEMO_PASSWORD!r} "
-            "(owner of both demo networks; the admin is at /admin/)."))
+            "(owner of both demo networks; the admin is at /admin/), or as a site's observer "
+            "(obs_la, obs_nerpio, ...: the login page lists them) with the same password."))

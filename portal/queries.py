@@ -1,0 +1,137 @@
+"""Read-side queries the portal pages need beyond the apps' selectors.
+
+Every function takes an already-chosen network (or a queryset scoped to one) and runs a
+fixed number of queries whatever the size of the tables: lists are sliced in SQL, summaries
+are aggregates.
+"""
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
+
+from network.models import Network
+from observations.frames import Frame, ImageType
+from observations.models import Observation
+from observations.states import TERMINAL, FrameState
+from demo.darkness import darkness_outlook
+from sites.models import Site, SiteStatus
+from targets.models import CampaignTarget
+
+QUALITY_DAYS = 7
+QUALITY_ROWS = 20_000  # frames read for the per-night medians (newest first)
+
+
+@dataclass(frozen=True)
+class SiteState:
+    """What the portal says about a site: only a recent agent heartbeat makes it online."""
+
+    online: bool
+    label: str
+    seen_seconds: float | None
+    weather: str
+    weather_seconds: float | None
+    weather_stale: bool
+    dark_now: bool | None = None
+    hours_until_dark: float | None = None
+    sun_altitude_deg: float | None = None
+
+
+def site_state(site: Site, now: datetime | None = None) -> SiteState:
+    """Online/observing/offline from ``last_seen``; weather with its age, stale past the limit."""
+    now = now or timezone.now()
+    seen = None if site.last_seen is None else (now - site.last_seen).total_seconds()
+    online = seen is not None and seen <= settings.DATAS_SITE_ONLINE_SECONDS
+    if not site.is_active:
+        label = "deactivated"
+    elif seen is None:
+        label = "never connected"
+    elif not online:
+        label = "offline"
+    elif site.status == SiteStatus.UNKNOWN:
+        label = "online"
+    else:
+        label = f"online · {site.get_status_display()}"
+    weather_age = None if site.weather_reported_at is None else (now - site.weather_reported_at).total_seconds()
+    stale = weather_age is None or weather_age > settings.DATAS_WEATHER_MAX_AGE_SECONDS
+    return SiteState(online, label, seen, site.get_weather_status_display(), weather_age, stale)
+
+
+def site_states(sites: list[Site], now: datetime | None = None) -> list[SiteState]:
+    """`site_state` for each site, plus day or night there now (one vectorised Sun computation)."""
+    now = now or timezone.now()
+    states = [site_state(site, now) for site in sites]
+    if not sites:
+        return states
+    outlook = darkness_outlook(np.array([s.latitude for s in sites]), np.array([s.longitude for s in sites]),
+                               np.array([s.elevation_m for s in sites]), now, window_h=24.0, step_minutes=10.0)
+    return [SiteState(**{**state.__dict__, "dark_now": d.dark_now, "hours_until_dark": d.hours_until_dark,
+                         "sun_altitude_deg": d.sun_altitude_deg}) for state, d in zip(states, outlook, strict=True)]
+
+
+def recent_observations(network: Network, limit: int = 15) -> QuerySet[Observation]:
+    return (Observation.objects.filter(network=network).select_related("target", "site")
+            .order_by("-observed_at")[:limit])
+
+
+def recent_frames(network: Network, limit: int = 12) -> QuerySet[Frame]:
+    return (Frame.objects.filter(network=network).select_related("target", "site")
+            .only("id", "original_name", "sha256", "observed_at", "uploaded_at", "filter", "state", "accepted",
+                  "thumbnail_key", "fwhm_arcsec", "target__name", "site__name")
+            .order_by("-uploaded_at", "-id")[:limit])
+
+
+def quality_summary(frames: QuerySet[Frame], now: datetime | None = None, days: int = QUALITY_DAYS) -> dict:
+    """Frames accepted and rejected (and why), medians per site per night, pipeline backlog.
+
+    ``frames`` is scoped to one network (or one site). Nights are UTC dates of mid-exposure.
+    """
+    now = now or timezone.now()
+    since = now - timedelta(days=days)
+    recent = frames.filter(uploaded_at__gte=since)
+    counts = recent.aggregate(
+        n_accepted=Count("id", filter=Q(accepted=True)), n_rejected=Count("id", filter=Q(accepted=False)),
+        n_failed=Count("id", filter=Q(state=FrameState.FAILED)), n_total=Count("id"))
+    counts = {name.removeprefix("n_"): value for name, value in counts.items()}
+    counts["backlog"] = frames.exclude(state__in=list(TERMINAL)).count()
+    reasons: Counter[str] = Counter()
+    nights: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: {"fwhm": [], "zp": []})
+    rows = (recent.filter(image_type=ImageType.LIGHT, observed_at__isnull=False).order_by("-observed_at")
+            .values_list("site__name", "observed_at", "accepted", "quality_flags", "fwhm_arcsec",
+                         "photometry__zero_point")[:QUALITY_ROWS])
+    for site_name, observed_at, accepted, flags, fwhm, zero_point in rows:
+        if accepted is False:
+            reasons.update(flags or ["no reason recorded"])
+        night = nights[(observed_at.date().isoformat(), site_name)]
+        if fwhm is not None:
+            night["fwhm"].append(fwhm)
+        if isinstance(zero_point, (int, float)):
+            night["zp"].append(float(zero_point))
+    per_night = [{"night": night, "site": site, "frames": max(len(v["fwhm"]), len(v["zp"])),
+                  "median_fwhm": statistics.median(v["fwhm"]) if v["fwhm"] else None,
+                  "median_zero_point": statistics.median(v["zp"]) if v["zp"] else None}
+                 for (night, site), v in sorted(nights.items(), reverse=True)]
+    failures = list(frames.filter(state=FrameState.FAILED).order_by("-state_changed_at")
+                    .values("id", "original_name", "state_reason", "state_changed_at")[:5])
+    return {**counts, "reasons": reasons.most_common(8), "per_night": per_night[:21], "failures": failures,
+            "days": days}
+
+
+def contributions(network: Network, user) -> dict:
+    """What the user's sites gave the network: counts, hours, targets, campaigns, share."""
+    mine = Observation.objects.filter(network=network, site__owner=user)
+    totals = mine.aggregate(observations=Count("id"), seconds=Sum("exposure_sec"),
+                            targets=Count("target", distinct=True))
+    network_total = Observation.objects.filter(network=network).count()
+    campaigns = (CampaignTarget.objects.filter(campaign__network=network, target__in=mine.values("target_id"))
+                 .values("campaign_id").distinct().count())
+    frames = Frame.objects.filter(network=network, site__owner=user).count()
+    return {"observations": totals["observations"], "hours": (totals["seconds"] or 0) / 3600,
+            "targets": totals["targets"], "campaigns": campaigns, "frames": frames,
+            "share": totals["observations"] / network_total if network_total else 0.0}

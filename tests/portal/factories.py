@@ -1,0 +1,58 @@
+"""Portal test data: the two-network world plus frames with real PNG previews in the frame storage."""
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import numpy as np
+from django.utils import timezone
+from PIL import Image
+
+from observations.storage import product_key, save_bytes
+from tests.network.factories import build_world, make_observation
+from tests.observations.frame_factories import make_frame
+
+
+def png_bytes(size: int = 256, seed: int = 0) -> bytes:
+    """A star-field-like greyscale PNG (noise plus a few Gaussian stars)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size]
+    image = rng.normal(30, 4, (size, size))
+    for cx, cy in rng.uniform(20, size - 20, (12, 2)):
+        image += 200 * np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 8.0)
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def make_previewed_frame(site, target, **fields):
+    """A done, accepted, solved frame of ``target`` whose preview and thumbnail exist in the storage."""
+    frame = make_frame(site, target=target, observed_at=timezone.now() - timedelta(hours=2),
+                       ra_deg=target.ra_deg, dec_deg=target.dec_deg, accepted=True, fwhm_arcsec=2.1,
+                       footprint=[[target.ra_deg - 0.2, target.dec_deg - 0.15], [target.ra_deg + 0.2, target.dec_deg - 0.15],
+                                  [target.ra_deg + 0.2, target.dec_deg + 0.15], [target.ra_deg - 0.2, target.dec_deg + 0.15]],
+                       pixel_scale_arcsec=1.4, rotation_deg=12.0, wcs_source="solved",
+                       quality={"fwhm_px": 1.5, "accepted": True, "reasons": []},
+                       photometry={"magnitude": 4.1, "zero_point": 21.3, "calibrated": True},
+                       fits_header=[["SIMPLE", True, "conforms to FITS"], ["EXPTIME", 30.0, "seconds"]],
+                       timings={"header": 0.01, "solve": 1.2}, **fields)
+    frame.preview_key = save_bytes(product_key(site.network_id, frame.sha256, "preview"), png_bytes(512, frame.pk))
+    frame.thumbnail_key = save_bytes(product_key(site.network_id, frame.sha256, "thumbnail"), png_bytes(96, frame.pk))
+    frame.save(update_fields=["preview_key", "thumbnail_key"])
+    return frame
+
+
+def build_portal_world():
+    """`build_world` plus a light curve (calibrated V, instrumental V) and a previewed frame per network."""
+    world = build_world()
+    now = timezone.now()
+    for prefix in ("a", "b"):
+        target, site = getattr(world, f"{prefix}_target"), getattr(world, f"{prefix}_site")
+        for i in range(30):
+            make_observation(target, site, observed_at=now - timedelta(hours=6 * i), filter="V",
+                             magnitude=4.0 + 0.4 * np.sin(i / 3), magnitude_error=0.01, photometry_method="ensemble")
+        for i in range(10):
+            make_observation(target, site, observed_at=now - timedelta(hours=6 * i + 1), filter="V",
+                             magnitude=-8.5, magnitude_error=0.02, photometry_method="instrumental")
+        setattr(world, f"{prefix}_frame", make_previewed_frame(site, target))
+    return world

@@ -1,0 +1,94 @@
+"""Every portal page on a big network: a fixed number of queries and a bounded server time.
+
+10,000 targets, 100,000 observations (20,000 of them on one target) and 5,000 frames,
+written with bulk_create; TOM Toolkit's target pages and lists are what this guards against.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from observations.frames import Frame
+from observations.models import Observation
+from targets.models import Target, name_key
+from tests.network.factories import build_world
+
+pytestmark = pytest.mark.django_db
+
+N_TARGETS = 10_000
+N_OBSERVATIONS = 100_000
+ON_ONE_TARGET = 20_000
+N_FRAMES = 5_000
+MAX_QUERIES = 20
+MAX_SECONDS = 1.0  # generous for a shared 2-core machine; each time is printed
+
+
+@pytest.fixture
+def big_world():
+    world = build_world()
+    rng = np.random.default_rng(7)
+    targets = Target.objects.bulk_create(
+        [Target(network=world.a, name=f"Star {i:05d}", name_key=name_key(f"Star {i:05d}"),
+                ra_deg=float(rng.uniform(0, 360)), dec_deg=float(np.degrees(np.arcsin(rng.uniform(-1, 1)))))
+         for i in range(N_TARGETS)], batch_size=5000)
+    now = timezone.now()
+    busy = world.a_target
+    rows = []
+    for i in range(N_OBSERVATIONS):
+        target = busy if i < ON_ONE_TARGET else targets[i % N_TARGETS]
+        rows.append(Observation(observation_id=uuid.uuid4(), network=world.a, target=target, site=world.a_site,
+                                observed_at=now - timedelta(minutes=7 * i), exposure_sec=30, filter="V",
+                                magnitude=10 + 0.1 * np.sin(i / 50), magnitude_error=0.02,
+                                ra_deg=target.ra_deg, dec_deg=target.dec_deg))
+    Observation.objects.bulk_create(rows, batch_size=5000)
+    Frame.objects.bulk_create(
+        [Frame(network=world.a, site=world.a_site, target=busy, sha256=f"{i:064x}", size_bytes=1000,
+               storage_key=f"frames/x/{i}.fits", image_type="light", observed_at=now - timedelta(minutes=9 * i),
+               uploaded_at=now - timedelta(minutes=9 * i), filter="V", ra_deg=busy.ra_deg, dec_deg=busy.dec_deg,
+               fwhm_arcsec=2 + (i % 10) / 10, accepted=i % 7 != 0, quality_flags=[] if i % 7 else ["elongated"],
+               state="done" if i % 50 else "failed", state_reason="" if i % 50 else "solve: no stars",
+               photometry={"zero_point": 21.0 + (i % 5) / 10})
+         for i in range(N_FRAMES)], batch_size=2500)
+    return world
+
+
+def test_every_page_has_bounded_queries_and_time_on_big_data(big_world, django_assert_max_num_queries):
+    world = big_world
+    client = Client()
+    client.force_login(world.a_owner)
+    busy = world.a_target
+    frame = Frame.objects.filter(network=world.a).order_by("-id").first()
+    pages = ["/", "/live/recent", "/targets/", "/targets/?page=150", "/targets/?q=star 0999",
+             f"/targets/?ra={busy.ra_deg}&dec={busy.dec_deg}&radius=5", f"/targets/{busy.pk}/",
+             f"/targets/{busy.pk}/lightcurve.json", f"/targets/{busy.pk}/altitude.json", "/campaigns/",
+             f"/campaigns/{world.a_campaign.pk}/", f"/sites/{world.a_site.pk}/", f"/sites/{world.a_site.pk}/quality.json",
+             "/frames/", "/frames/?state=failed&page=3", f"/frames/?ra={busy.ra_deg}&dec={busy.dec_deg}&radius=1",
+             f"/frames/{frame.pk}/", "/me/", "/map.json", f"/sites/{world.a_site.pk}/history.json"]
+    client.get("/")  # warm caches that are not the page's own work (session, content types)
+    timings = {}
+    for path in pages:
+        with django_assert_max_num_queries(MAX_QUERIES):
+            start = time.perf_counter()
+            response = client.get(path)
+            timings[path] = time.perf_counter() - start
+        assert response.status_code == 200, path
+    print("\nserver time per page (ms):")
+    for path, seconds in timings.items():
+        print(f"  {seconds * 1000:7.1f}  {path}")
+    slow = {p: round(s, 3) for p, s in timings.items() if s > MAX_SECONDS}
+    assert not slow, slow
+
+
+def test_the_light_curve_endpoint_downsamples(big_world):
+    client = Client()
+    client.force_login(big_world.a_viewer)
+    data = client.get(f"/targets/{big_world.a_target.pk}/lightcurve.json").json()
+    (trace,) = data["data"]
+    assert trace["name"] == "V (calibrated)" and len(trace["x"]) <= 1500
+    assert sum(trace["customdata"]) == ON_ONE_TARGET  # every observation is in some bin
