@@ -35,7 +35,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "network.settings")
 import numpy as np  # noqa: E402
 from _common import compare, header, tool_version  # noqa: E402
 from astropy.io import fits  # noqa: E402
-
 from datas_pipeline.synthetic.fields import make_wcs  # noqa: E402
 
 START = datetime(2025, 12, 1, 20, 0, tzinfo=UTC)
@@ -83,6 +82,7 @@ def write_small_share(root: Path, n: int, seed: int = 1) -> None:
 def write_night(root: Path, n: int, seed: int = 2) -> None:
     """``n`` 256x256 lights of real Tycho-2 skies: 10 pointings, the first frame of each with a WCS."""
     from datas_pipeline.synthetic.fields import catalog_stars, expose, sky_image
+
     from tests.observations.archive.share import FLUX_AT_MAG0, _sky
 
     rng = np.random.default_rng(seed)
@@ -111,8 +111,9 @@ def write_night(root: Path, n: int, seed: int = 2) -> None:
 
 def solve_field_seconds(count: int) -> list[float]:
     """Hinted solve-field on ``count`` 1024x1024 frames (bench/solve.py's fields), seconds each."""
-    from bench.solve import FIELDS, SCALE, SHAPE, render
     from datas_pipeline.astrometry.solve import SolveHints, solve_image
+
+    from bench.solve import FIELDS, SCALE, SHAPE, render
 
     rng = np.random.default_rng(3)
     times = []

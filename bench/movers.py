@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 from _common import compare, header
-
 from datas_pipeline.io.fits import write_frame
 from datas_pipeline.movers import MoverOptions, find_movers
 from datas_pipeline.movers.evaluate import match_tracks

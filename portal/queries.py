@@ -16,11 +16,11 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
+from demo.darkness import darkness_outlook
 from network.models import Network
 from observations.frames import Frame, ImageType
 from observations.models import Observation
 from observations.states import TERMINAL, FrameState
-from demo.darkness import darkness_outlook
 from sites.models import Site, SiteStatus
 from targets.models import CampaignTarget
 

@@ -16,16 +16,16 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
+from datas_pipeline.archive.wcscheck import check_wcs
+from datas_pipeline.astrometry.solve import SolveError, describe_wcs
+from datas_pipeline.detection.extract import extract_sources
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.io.fits import read_frame
 
 from observations.frame_astrometry import REFERENCE_STARS, SOLVE_SOURCES, footprint, solve_frame, wcs_to_dict
 from observations.frame_header import header_from_cards
 from observations.frame_measure import grade_frame, luminance
 from observations.frames import Frame, WcsSource
-from datas_pipeline.archive.wcscheck import check_wcs
-from datas_pipeline.errors import PipelineError
-from datas_pipeline.detection.extract import extract_sources
-from datas_pipeline.io.fits import read_frame
-from datas_pipeline.astrometry.solve import SolveError, describe_wcs
 
 
 def any_header_wcs(header: fits.Header) -> WCS | None:

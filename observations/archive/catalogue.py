@@ -17,6 +17,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from datas_pipeline.archive.classify import UnclassifiedFrame, classify_frame
+from datas_pipeline.archive.scan import ScannedFile, scan_file, walk_share
+from datas_pipeline.archive.wcsfast import cards_wcs, describe_wcs_fast
+from datas_pipeline.errors import PipelineError
+from datas_pipeline.io.headers import TYPE_KEYS, normalise_header
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
@@ -29,11 +34,6 @@ from observations.frame_astrometry import footprint
 from observations.frame_header import header_cards, is_master, judge_header
 from observations.frames import Frame, ImageType, WcsSource
 from observations.states import FrameState
-from datas_pipeline.archive.classify import UnclassifiedFrame, classify_frame
-from datas_pipeline.archive.scan import ScannedFile, scan_file, walk_share
-from datas_pipeline.archive.wcsfast import cards_wcs, describe_wcs_fast
-from datas_pipeline.errors import PipelineError
-from datas_pipeline.io.headers import TYPE_KEYS, normalise_header
 from sites.models import Site
 
 BATCH = 500

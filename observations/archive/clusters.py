@@ -11,12 +11,12 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
+from datas_pipeline.archive.cluster import cluster_pointings
 from django.db.models import QuerySet
 
 from network.models import Network
 from observations.frame_selectors import frames_in_cone
 from observations.frames import Frame, ImageType
-from datas_pipeline.archive.cluster import cluster_pointings
 from targets.models import Target
 from targets.selectors import find_target_by_name
 from targets.sky import angular_separation_deg, cone_search

@@ -5,10 +5,16 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
+from datas_pipeline.archive.calibration import (
+    CalibrationFile,
+    CalibrationSet,
+    calibrate_light,
+    group_calibration,
+)
+from datas_pipeline.io.headers import FrameHeader
+
 from observations.frame_header import header_from_cards
 from observations.frames import Frame, ImageType
-from datas_pipeline.archive.calibration import CalibrationFile, CalibrationSet, calibrate_light, group_calibration
-from datas_pipeline.io.headers import FrameHeader
 from sites.models import Site
 
 _HEADER_FIELDS = {f.name for f in dataclasses.fields(FrameHeader)} - {"issues"}

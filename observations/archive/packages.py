@@ -12,9 +12,6 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from observations.archive.clusters import PointingCluster
-from observations.archive.library import calibration_library, frame_location
-from observations.frames import Frame
 from datas_pipeline.archive.calibration import CalibrationSet, bias_for
 from datas_pipeline.archive.package import (
     CalibrationFolder,
@@ -25,6 +22,10 @@ from datas_pipeline.archive.package import (
     safe_name,
     siril_script,
 )
+
+from observations.archive.clusters import PointingCluster
+from observations.archive.library import calibration_library, frame_location
+from observations.frames import Frame
 from sites.models import Site
 
 KIND_FOLDERS = {"dark": "darks", "flat": "flats", "bias": "biases"}

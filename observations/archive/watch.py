@@ -11,10 +11,9 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from datas_pipeline.archive.scan import is_share_fits
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
-
-from datas_pipeline.archive.scan import is_share_fits
 
 
 class QuietFiles(FileSystemEventHandler):

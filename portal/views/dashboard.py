@@ -7,13 +7,13 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from network.tenancy import current_network
-from scheduling.exports import TaskingError
 from observations.frames import Frame
-from scheduling.tasking import plan_for_site
 from portal.access import get_visible_or_404
 from portal.queries import quality_summary, recent_frames, recent_observations, site_states
 from portal.templatetags.portal import age
 from portal.views.common import render_page
+from scheduling.exports import TaskingError
+from scheduling.tasking import plan_for_site
 from sites.models import Site
 from targets.models import Campaign
 from targets.selectors import campaign_progress

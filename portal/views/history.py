@@ -4,18 +4,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from datas_pipeline.sky.visibility import sun_altaz
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from demo.darkness import SUN_LIMIT_DEG
 from network.tenancy import current_network
-from datas_pipeline.sky.visibility import sun_altaz
 from portal.access import get_visible_or_404
 from portal.models import SiteStatusSample
 from portal.queries import site_states
 from portal.views.common import plot_response
-from demo.darkness import SUN_LIMIT_DEG
 from sites.models import Site, SiteStatus, Weather
 
 HISTORY_DAYS = 7

@@ -14,14 +14,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from network.tenancy import current_network
-from scheduling.exports import TASKING_FORMATS, TaskingError
 from observations.frames import Frame
 from observations.models import Observation
-from scheduling.tasking import tasking_for_site, zip_files
 from portal.access import can_edit_site, can_observe, get_visible_or_404, require
 from portal.forms import KeyForm, SiteForm
 from portal.queries import quality_summary, site_state
 from portal.views.common import plot_response, render_page
+from scheduling.exports import TASKING_FORMATS, TaskingError
+from scheduling.tasking import tasking_for_site, zip_files
 from sites.models import Site, SiteKey
 from sites.services import issue_site_key, revoke_site_key
 

@@ -4,20 +4,20 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from datas_pipeline.sky.visibility import altaz, sun_altaz
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from demo.darkness import SUN_LIMIT_DEG
 from network.tenancy import current_network
-from datas_pipeline.sky.visibility import altaz, sun_altaz
 from observations.frames import Frame
 from observations.models import Observation
 from observations.selectors import light_curve
 from portal.access import get_visible_or_404
 from portal.paging import page_of
 from portal.views.common import float_param, plot_response, render_page
-from demo.darkness import SUN_LIMIT_DEG
 from sites.models import Site
 from targets.models import Target, TargetType, name_key
 from targets.sky import InvalidSkyPosition, cone_search

@@ -16,12 +16,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 
-from targets.alerts.scheduler_hooks import scheduler
 from network.models import Network
 from sites.models import Site
 from targets.alerts import events
 from targets.alerts.models import AlertRule, SurveyPhotometry
 from targets.alerts.rules import Reach, Verdict, evaluate
+from targets.alerts.scheduler_hooks import scheduler
 from targets.alerts.sources.base import ParsedAlert, jd_to_datetime
 from targets.models import Alert, AlertStatus, Target, TargetAlias, name_key
 from targets.sky import cross_match

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord
-
 from datas_pipeline.sky.visibility import altaz, moon_altaz, moon_separation_deg, sun_altaz
 from datas_pipeline.sky.windows import availability_margin, constraint_margin
+
 from targets.alerts.models import AlertRule
 from targets.alerts.sources.base import ParsedAlert
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from datas_pipeline.display.preview import PREVIEW_SIDE, preview_pngs
 from datas_pipeline.errors import PipelineError
 from datas_pipeline.io.fits import read_frame
-from datas_pipeline.display.preview import PREVIEW_SIDE, preview_pngs
 from datas_pipeline.registration.register import prepare_reference, register_image
-from datas_pipeline.stacking.combine import StackOptions, stack_frames
 from datas_pipeline.registration.warp import warp_image
+from datas_pipeline.stacking.combine import StackOptions, stack_frames
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from astropy.io.fits.verify import VerifyWarning
 
 from datas_pipeline.archive.cards import CardMap, parse_cards
 from datas_pipeline.errors import FrameReadError
-from datas_pipeline.io.fitscheck import describe_signature
 from datas_pipeline.io.fits import read_header
+from datas_pipeline.io.fitscheck import describe_signature
 
 # Endings of FITS files on a share, compared case-blind (cameras write LIGHT_001.FIT).
 SHARE_SUFFIXES = (".fits", ".fit", ".fts", ".fz", ".fits.gz", ".fit.gz", ".fts.gz")

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from datas_pipeline.display.stretch import auto_stretch, thumbnail
 from datas_pipeline.movers.search import MoverResult, Track
 from datas_pipeline.stacking.combine import FrameSet
-from datas_pipeline.display.stretch import auto_stretch, thumbnail
 
 MARK = (255, 60, 60)
 STYLE = ("body{font-family:sans-serif;margin:1.5em;max-width:1100px}table{border-collapse:collapse;"

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from network.models import Network
-from observations.archive.coverage import (
+from scheduling.archive_coverage import (
     GoalsError,
     coverage,
     gap_jobs,

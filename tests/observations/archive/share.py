@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-
 from datas_pipeline.catalog.reference import tycho2_cone
 from datas_pipeline.synthetic.fields import catalog_stars, expose, make_wcs, sky_image
 

@@ -6,7 +6,6 @@ import gzip
 import numpy as np
 import pytest
 from astropy.io import fits
-
 from datas_pipeline.archive.classify import UnclassifiedFrame, classify_frame, kind_from_names
 from datas_pipeline.archive.scan import is_share_fits, scan_file, walk_share
 from datas_pipeline.errors import FrameReadError

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.io import fits
-
 from datas_pipeline.archive.calibration import CalibrationFile, calibrate_light, group_calibration
 from datas_pipeline.archive.cluster import cluster_pointings
 from datas_pipeline.io.headers import normalise_header

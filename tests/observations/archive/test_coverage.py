@@ -6,9 +6,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from observations.archive.catalogue import archive_network, catalogue_paths
-from observations.archive.coverage import GoalsError, read_goals_csv
-from scheduling.exports.ekos import read_scheduler_list, read_sequence
 from observations.frames import Frame
+from scheduling.archive_coverage import GoalsError, read_goals_csv
+from scheduling.exports.ekos import read_scheduler_list, read_sequence
 from targets.sky import angular_separation_deg
 from tests.observations.archive.share import panel_centres
 

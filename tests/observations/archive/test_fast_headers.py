@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
-
 from datas_pipeline.archive.cards import CardMap, parse_cards
 from datas_pipeline.archive.wcsfast import cards_wcs, describe_wcs_fast
-from datas_pipeline.io.headers import normalise_header
 from datas_pipeline.astrometry.solve import describe_wcs
+from datas_pipeline.io.headers import normalise_header
 from datas_pipeline.synthetic.fields import make_wcs
 
 

@@ -1,7 +1,6 @@
 """Seeded sequences with movers of known truth, shared by the mover tests (module-scoped: each is costly)."""
 import numpy as np
 import pytest
-
 from datas_pipeline.movers import MoverOptions, find_movers
 from datas_pipeline.movers.synthetic import MOVER_DTYPE, make_mover_sequence
 

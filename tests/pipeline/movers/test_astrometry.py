@@ -1,7 +1,6 @@
 """Great-circle constant-rate fit and pixel-to-sky positions."""
 import numpy as np
 import pytest
-
 from datas_pipeline.movers.astrometry import great_circle_fit, pixel_scale_arcsec, pixel_to_sky
 from datas_pipeline.synthetic.fields import make_wcs
 

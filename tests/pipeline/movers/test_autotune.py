@@ -1,6 +1,5 @@
 """Auto-tune by injection and recovery: it measures recall and false tracks on the user's frames."""
 import numpy as np
-
 from datas_pipeline.movers.autotune import autotune
 from datas_pipeline.movers.synthetic import make_mover_sequence
 

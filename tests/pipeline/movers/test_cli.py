@@ -5,11 +5,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from astropy.io import fits
-from PIL import Image
-
 from datas_pipeline.cli.main import main
 from datas_pipeline.io.fits import write_frame
 from datas_pipeline.movers.synthetic import make_mover_sequence
+from PIL import Image
 
 from .conftest import movers
 

@@ -3,11 +3,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from datas_pipeline.movers.detect import classify_footprint, find_streaks, footprint_shape, lobes, local_peaks
 from datas_pipeline.movers.sequence import sharp_pixels
 from datas_pipeline.synthetic.fields import STAR_DTYPE, render_stars, satellite_streak
+from PIL import Image
 
 # Copied from ../shared/data/jtransient_shapes (JTransient's test resources, BSD-2-Clause; see PROVENANCE.txt).
 SHAPES = Path(__file__).resolve().parent / "data" / "jtransient_shapes"

@@ -1,7 +1,6 @@
 """Raw dithered frames: hot pixels and a hot column found in detector coordinates, then registration."""
 import numpy as np
 import pytest
-
 from datas_pipeline.movers import MoverOptions, find_movers
 from datas_pipeline.movers.evaluate import match_tracks
 from datas_pipeline.movers.prepare import detector_defects, register_raw

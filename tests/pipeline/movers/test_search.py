@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 from astropy.io import fits
-
 from datas_pipeline.movers import MoverOptions, find_movers
 from datas_pipeline.movers.evaluate import match_tracks
 from datas_pipeline.movers.sequence import MoverError, sequence_times

@@ -2,7 +2,6 @@
 import xml.etree.ElementTree as ET
 
 import pytest
-
 from datas_pipeline.errors import PipelineError
 from datas_pipeline.movers.submission import (
     Observatory,

@@ -1,7 +1,6 @@
 """Trajectory scoring, the velocity grid, pair seeds and the frame-to-frame linker on SNR cubes of known truth."""
 import numpy as np
 import pytest
-
 from datas_pipeline.movers.detect import local_peaks
 from datas_pipeline.movers.linking import link_detections
 from datas_pipeline.movers.tracking import (

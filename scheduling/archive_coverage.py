@@ -16,11 +16,12 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from network.models import Network
+from datas_pipeline.io.headers import parse_angle
 from datas_pipeline.sky.filters import band_key, match_filter
+
+from network.models import Network
 from observations.archive.clusters import archive_lights, cluster_lights
 from scheduling.night_plan import JobStep, TaskingError, TaskingJob
-from datas_pipeline.io.headers import parse_angle
 
 DEFAULT_RADIUS_DEG = 1.5
 REQUIRED_COLUMNS = ("name", "ra", "dec", "filter", "exposure_s")
