@@ -144,6 +144,10 @@ def search_movers(network_id: int, target_id: int, night: date | str | None = No
     except MoverError as exc:
         raise MoverSearchError(f"the mover search refused the frames of {target.name} on {night}: {exc}") from exc
     record = result_json(result, wcs)
+    for track in record["tracks"]:  # times given as seconds leave the record's UTC empty: the frame has it
+        for p in track["positions"]:
+            if not p.get("time") and frames[p["frame"]].observed_at:
+                p["time"] = frames[p["frame"]].observed_at.isoformat()
     prefix = report_prefix(network_id, target.pk, night)
     with tempfile.TemporaryDirectory(prefix="datas-movers-") as folder:
         page = write_report(folder, result, pixels)
@@ -162,9 +166,6 @@ def search_movers(network_id: int, target_id: int, night: date | str | None = No
         search.candidates.all().delete()
         for track in record["tracks"]:
             positions = track["positions"]
-            for p in positions:  # times given as seconds leave the record's UTC empty: the frame has it
-                if not p.get("time") and frames[p["frame"]].observed_at:
-                    p["time"] = frames[p["frame"]].observed_at.isoformat()
             moments = [t for t in (_timestamp(p.get("time")) for p in positions) if t]
             candidate = MoverCandidate.objects.create(
                 network_id=network_id, search=search, number=track["id"],

@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
+from celery import current_app
 from django.core.management import CommandError, call_command
 from django.test import Client
 
@@ -85,15 +86,21 @@ def test_task_stores_the_mover_and_a_rerun_replaces_it(night):
     assert best.number not in outsider.get(f"/targets/{night.b_target.pk}/").content.decode()
 
 
-def test_managers_run_the_search_from_the_target_page(night):
+def test_managers_run_the_search_from_the_target_page(night, monkeypatch):
+    # As in the embedded default (no broker): the task runs in the request.
+    monkeypatch.setitem(current_app.conf, "task_always_eager", True)
     url = f"/targets/{night.a_target.pk}/movers"
     assert client_for(night.a_viewer).post(url, {"night": NIGHT.isoformat()}).status_code == 403
     assert client_for(night.b_manager).post(url, {"night": NIGHT.isoformat()}).status_code == 404
-    bad = client_for(night.a_manager).post(url, {"night": "yesterday"})
+    manager = client_for(night.a_manager)
+    bad = manager.post(url, {"night": "yesterday"})
     assert bad.status_code == 400
-    response = client_for(night.a_manager).post(url, {"night": NIGHT.isoformat()})
+    response = manager.post(url, {"night": NIGHT.isoformat()})
     assert response.status_code == 302  # tasks run eagerly in the embedded default
     assert MoverCandidate.objects.filter(network=night.a, kind="mover").exists()
+    page = manager.get(response.url).content.decode()
+    assert "1 mover(s)" in page and "Search the night for movers" in page
+    assert "Search the night for movers" not in client_for(night.a_viewer).get(response.url).content.decode()
 
 
 def test_too_few_frames_or_foreign_frames_are_refused(night):
