@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 from celery import current_app
+from datas_pipeline.movers.synthetic import MOVER_DTYPE, make_mover_sequence
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from datas_pipeline.movers.synthetic import MOVER_DTYPE, make_mover_sequence
 from observations.mover_models import MoverCandidate, MoverSearch
 from observations.movers import MoverSearchError, find_movers_task, search_movers
 from observations.storage import frame_key, frame_storage, save_bytes
