@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+import numpy as np
 from astropy.wcs import WCS
 from celery import shared_task
 from datas_pipeline.io.fits import read_frame
@@ -24,10 +25,11 @@ from datas_pipeline.movers.sequence import MoverError
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
+from observations.frame_header import header_from_cards
 from observations.frame_measure import luminance
 from observations.frames import Frame, ImageType
 from observations.mover_models import MoverCandidate, MoverKind, MoverSearch
-from observations.storage import local_copy, save_bytes
+from observations.storage import StorageUnavailable, local_copy, save_bytes
 from targets.models import Target
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,19 @@ def _select(network_id: int, target_id: int, night: date | None, frame_ids: list
     return target, night, frames
 
 
+def _pixels(frame: Frame) -> Path | np.ndarray:
+    """A frame for the search: its stored file (read by row bands) or, for colour, its luminance."""
+    try:
+        path = local_copy(frame.storage_key, frame.sha256)
+    except FileNotFoundError as exc:
+        raise MoverSearchError(f"frame {frame.pk}: {exc}") from None
+    if not path.is_file():  # the filesystem backend hands back its own path unchecked
+        raise MoverSearchError(f"frame {frame.pk}: {frame.storage_key} is missing from the frame storage")
+    if header_from_cards(frame.fits_header or []).get("NAXIS", 2) == 2:
+        return path
+    return luminance(read_frame(path).data)
+
+
 def _wcs(frame: Frame) -> WCS | None:
     if not frame.wcs_header:
         return None
@@ -135,14 +150,17 @@ def search_movers(network_id: int, target_id: int, night: date | str | None = No
     if isinstance(night, str):
         night = date.fromisoformat(night)
     target, night, frames = _select(network_id, target_id, night, frame_ids)
-    pixels = [luminance(read_frame(local_copy(f.storage_key, f.sha256)).data) for f in frames]
+    pixels = [_pixels(f) for f in frames]
     times = [f.observed_at.timestamp() for f in frames] if all(f.observed_at for f in frames) else None
     wcs = _wcs(frames[0])
     names = [f.original_name or f"frame {f.pk}" for f in frames]
     try:
         result = find_movers(pixels, times=times, wcs=wcs, names=names)
     except MoverError as exc:
-        raise MoverSearchError(f"the mover search refused the frames of {target.name} on {night}: {exc}") from exc
+        message = f"the mover search refused the frames of {target.name} on {night}: {exc}"
+        MoverSearch.objects.update_or_create(network_id=network_id, target=target, night=night,
+                                             defaults={"error": message})
+        raise MoverSearchError(message) from exc
     record = result_json(result, wcs)
     for track in record["tracks"]:  # times given as seconds leave the record's UTC empty: the frame has it
         for p in track["positions"]:
@@ -180,13 +198,22 @@ def search_movers(network_id: int, target_id: int, night: date | str | None = No
     return SearchOutcome(search, movers, len(record["tracks"]) - movers)
 
 
-@shared_task(name="movers.search", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def find_movers_task(network_id: int, target_id: int, night: str | None = None,
+@shared_task(name="movers.search", bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=6,
+             ignore_result=True)
+def find_movers_task(self, network_id: int, target_id: int, night: str | None = None,
                      frame_ids: list[int] | None = None) -> dict:
-    """Celery task around :func:`search_movers`; a refused input is logged and returned, not retried."""
+    """Celery task around :func:`search_movers`.
+
+    A refused input is logged and returned (``{"error": ...}``), not retried; a frame storage
+    that does not answer is retried with the pipeline's backoff.
+    """
+    from observations.tasks import backoff_seconds
+
     try:
         outcome = search_movers(network_id, target_id, night, frame_ids)
     except MoverSearchError as exc:
         log.warning("movers: %s", exc)
         return {"error": str(exc)}
+    except StorageUnavailable as exc:
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
     return {"search": outcome.search.pk, "movers": outcome.movers, "streaks": outcome.streaks}

@@ -111,3 +111,21 @@ def test_too_few_frames_or_foreign_frames_are_refused(night):
     with pytest.raises(CommandError, match="no target"):
         call_command("find_movers", "--network", "net-a", "--target", "Nowhere", "--night", "2026-12-05")
     assert not MoverSearch.objects.exists()
+
+
+def test_a_missing_file_or_a_refused_sequence_is_a_clear_error(night):
+    frame_storage().delete(night.frames[3].storage_key)
+    with pytest.raises(MoverSearchError, match="missing from the frame storage"):
+        search_movers(night.a.pk, night.a_target.pk, NIGHT)
+    outcome = find_movers_task.apply(args=(night.a.pk, night.a_target.pk, NIGHT.isoformat())).get()
+    assert "missing" in outcome["error"] and not MoverCandidate.objects.exists()
+    # Frames of different sizes: the search refuses them, and the night's row says why.
+    other = fits_bytes(np.full((64, 80), 200.0))
+    night.frames[3].storage_key = save_bytes(night.frames[3].storage_key, other)
+    night.frames[3].save()
+    with pytest.raises(MoverSearchError, match="differ in size"):
+        search_movers(night.a.pk, night.a_target.pk, NIGHT)
+    search = MoverSearch.objects.get(target=night.a_target, night=NIGHT)
+    assert "differ in size" in search.error
+    page = client_for(night.a_viewer).get(f"/targets/{night.a_target.pk}/").content.decode()
+    assert "differ in size" in page
