@@ -110,6 +110,10 @@ def test_too_few_frames_or_foreign_frames_are_refused(night):
         search_movers(night.b.pk, night.b_target.pk, frame_ids=[f.pk for f in night.frames])
     with pytest.raises(CommandError, match="no target"):
         call_command("find_movers", "--network", "net-a", "--target", "Nowhere", "--night", "2026-12-05")
+    with pytest.raises(CommandError, match="not a date"):
+        call_command("find_movers", "--network", "net-a", "--target", "Delta Cephei", "--night", "5/12/2026")
+    with pytest.raises(CommandError, match="no network"):
+        call_command("find_movers", "--network", "nowhere", "--target", "Delta Cephei", "--night", "2026-12-05")
     assert not MoverSearch.objects.exists()
 
 
