@@ -20,3 +20,4 @@ class ObservationAdmin(NetworkScopedAdmin):
 
 
 from observations import frames_admin  # noqa: E402,F401  (frames and pipeline status)
+from observations.movers_admin import MoverCandidateAdmin, MoverSearchAdmin  # noqa: E402,F401

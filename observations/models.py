@@ -69,3 +69,4 @@ class Observation(models.Model):
 
 from observations.archive.models import ArchiveFile, ArchiveShare  # noqa: E402,F401
 from observations.frames import Frame, FrameUpload, TargetPipelineStatus  # noqa: E402,F401  (in their own module)
+from observations.mover_models import MoverCandidate, MoverSearch  # noqa: E402,F401  (in their own module)

@@ -105,4 +105,5 @@ def resume_stalled(older_than_minutes: float = 30.0) -> int:
 
 
 # The archive's daily re-scan of configured shares, registered with the worker beside the stages.
+from observations import movers as mover_tasks  # noqa: E402,F401  (the mover search of a night)
 from observations.archive import tasks as archive_tasks  # noqa: E402,F401

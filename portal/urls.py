@@ -1,7 +1,7 @@
 """Portal routes (included at the site root by network/urls.py)."""
 from django.urls import path
 
-from portal.views import campaigns, dashboard, frames, history, mine, sites, targets
+from portal.views import campaigns, dashboard, frames, history, mine, movers, sites, targets
 
 app_name = "portal"
 
@@ -13,6 +13,8 @@ urlpatterns = [
     path("targets/<int:pk>/", targets.target_detail, name="target"),
     path("targets/<int:pk>/lightcurve.json", targets.target_lightcurve, name="target-lightcurve"),
     path("targets/<int:pk>/altitude.json", targets.target_altitude, name="target-altitude"),
+    path("targets/<int:pk>/movers", movers.run_movers, name="target-movers"),
+    path("movers/<int:pk>/report", movers.mover_report, name="mover-report"),
     path("campaigns/", campaigns.campaign_list, name="campaigns"),
     path("campaigns/<int:pk>/", campaigns.campaign_detail, name="campaign"),
     path("sites/new", sites.site_new, name="site-new"),

@@ -12,6 +12,7 @@ from observations.states import STAGES, FrameState
 from portal.access import get_visible_or_404
 from portal.paging import page_of
 from portal.views.common import float_param, render_page
+from portal.views.movers import frame_movers
 from sites.models import Site
 from targets.sky import InvalidSkyPosition
 
@@ -84,4 +85,5 @@ def frame_detail(request, pk: int):
         "frame": frame, "history": history, "footprint": footprint,
         "quality_items": sorted((k, v) for k, v in (frame.quality or {}).items() if k not in ("reasons",)),
         "reasons": (frame.quality or {}).get("reasons", []),
-        "photometry_items": sorted((frame.photometry or {}).items())}, network=frame.network)
+        "photometry_items": sorted((frame.photometry or {}).items()), **frame_movers(frame)},
+        network=frame.network)

@@ -15,9 +15,10 @@ from network.tenancy import current_network
 from observations.frames import Frame
 from observations.models import Observation
 from observations.selectors import light_curve
-from portal.access import get_visible_or_404
+from portal.access import get_visible_or_404, is_manager
 from portal.paging import page_of
 from portal.views.common import float_param, plot_response, render_page
+from portal.views.movers import target_movers
 from sites.models import Site
 from targets.models import Target, TargetType, name_key
 from targets.sky import InvalidSkyPosition, cone_search
@@ -65,7 +66,8 @@ def target_detail(request, pk: int):
         "target": target, "aliases": list(target.aliases.values_list("name", flat=True)),
         "campaigns": list(target.campaigns.only("id", "name")),
         "alerts": list(target.alerts.only("id", "source", "external_id", "alert_type", "received_at")[:10]),
-        "observations": observations, "frames": frames}, network=target.network)
+        "observations": observations, "frames": frames, **target_movers(target),
+        "movers_form": is_manager(request.user, target.network_id)}, network=target.network)
 
 
 @login_required
