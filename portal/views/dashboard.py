@@ -15,6 +15,7 @@ from portal.views.common import render_page
 from scheduling.exports import TaskingError
 from scheduling.tasking import plan_for_site
 from sites.models import Site
+from targets.alerts.selectors import alert_health
 from targets.models import Campaign
 from targets.selectors import campaign_progress
 
@@ -34,7 +35,8 @@ def dashboard(request):
     return render_page(request, "portal/dashboard.html", {
         "network": network, "site_rows": rows, "online_count": sum(1 for _, s in rows if s.online),
         "campaigns": campaigns, "online_window": age(settings.DATAS_SITE_ONLINE_SECONDS), "quality": quality_summary(Frame.objects.filter(network=network)),
-        "observations": recent_observations(network), "frames": recent_frames(network)})
+        "observations": recent_observations(network), "frames": recent_frames(network),
+        **alert_health(network)})
 
 
 @login_required

@@ -84,7 +84,9 @@ def assert_observed_with_photometry(site, target, filters, instrument):
     assert sorted(o.filter for o in observations) == sorted(filters)
     for obs in observations:
         assert obs.target_id == target.id
-        assert obs.magnitude is not None and 0 < obs.magnitude_error < 0.1
+        # Errors assume 1 e-/ADU where a header gives no EGAIN (the simulators' GAIN is a setting):
+        # the INDI frames then show a modest S/N (5-40), the others (with a gain in e-/ADU) far more.
+        assert obs.magnitude is not None and 0 < obs.magnitude_error < 0.22
         assert obs.photometry_method == "instrumental"
         assert obs.fits_header["INSTRUME"] == instrument and obs.fits_header["OBJECT"] == target.name
         assert obs.fits_header["FILTER"] == obs.filter

@@ -20,7 +20,8 @@ PORTAL = ("django", "rest_framework", "celery", "network", "sites", "targets", "
 
 # Modules that need an optional extra, listed with it (the wheel may ship them; an import
 # without the extra says which one to install).
-NEEDS_EXTRA = {"datas_agent.drivers.indi_worker"}  # PyIndi: datas-agent[indi]
+NEEDS_EXTRA = {"datas_agent.drivers.indi_worker",  # PyIndi: datas-agent[indi]
+               "datas_pipeline.archive.cluster"}  # scikit-learn: datas-pipeline[archive]
 
 PROBE = f"""
 import importlib, pkgutil, sys
