@@ -17,6 +17,7 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 from datas_pipeline.detection.extract import extract_sources
 from datas_pipeline.errors import PipelineError, RegistrationError
+from datas_pipeline.io.headers import header_celestial_wcs
 from django.conf import settings
 from django.utils import timezone
 
@@ -82,13 +83,7 @@ def header_wcs(header: fits.Header) -> WCS | None:
     """The header's WCS when the site says it solved it (PLTSOLVD = T) and it is celestial."""
     if header.get("PLTSOLVD") is not True:
         return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FITSFixedWarning)
-            wcs = WCS(header).celestial
-    except Exception:  # astropy raises several types for malformed WCS keywords
-        return None
-    return wcs if wcs.has_celestial and wcs.wcs.ctype[0].startswith("RA") else None
+    return header_celestial_wcs(header, require_ra=True)
 
 
 def hint_scale_arcsec(frame: Frame) -> float | None:

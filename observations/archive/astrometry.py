@@ -10,17 +10,17 @@ pointing is recorded instead and ``astrometry.method`` says so.
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from astropy.wcs import WCS, FITSFixedWarning
+from astropy.wcs import WCS
 from datas_pipeline.archive.wcscheck import check_wcs
 from datas_pipeline.astrometry.solve import SolveError, describe_wcs
 from datas_pipeline.detection.extract import extract_sources
 from datas_pipeline.errors import PipelineError
 from datas_pipeline.io.fits import read_frame
+from datas_pipeline.io.headers import header_celestial_wcs
 
 from observations.frame_astrometry import REFERENCE_STARS, SOLVE_SOURCES, footprint, solve_frame, wcs_to_dict
 from observations.frame_header import header_from_cards
@@ -32,13 +32,8 @@ def any_header_wcs(header: fits.Header) -> WCS | None:
     """The header's celestial WCS, whoever wrote it (None when absent or malformed)."""
     if "CTYPE1" not in header or "CTYPE2" not in header:
         return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FITSFixedWarning)
-            wcs = WCS(header).celestial
-    except Exception:  # astropy raises several types for malformed WCS keywords
-        return None
-    if not (wcs.has_celestial and wcs.wcs.ctype[0].startswith("RA")):
+    wcs = header_celestial_wcs(header, require_ra=True)
+    if wcs is None:
         return None
     return wcs
 

@@ -46,7 +46,7 @@ from datas_pipeline.io.fits import (
     read_frame,
     write_frame,
 )
-from datas_pipeline.io.headers import normalise_header
+from datas_pipeline.io.headers import header_celestial_wcs, normalise_header
 from datas_pipeline.photometry.aperture import Apertures, NoiseModel, aperture_photometry, recenter
 from datas_pipeline.photometry.differential import (
     Comparison,
@@ -78,17 +78,7 @@ def luminance(frame: Frame) -> np.ndarray:
 
 def celestial_wcs(frame: Frame) -> WCS | None:
     """The frame's celestial WCS, or None when its header has none."""
-    import warnings
-
-    from astropy.wcs import FITSFixedWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FITSFixedWarning)
-        try:
-            wcs = WCS(frame.header).celestial
-        except Exception:  # astropy raises several types for broken WCS keywords
-            return None
-    return wcs if wcs.has_celestial and wcs.wcs.ctype[0].strip() else None
+    return header_celestial_wcs(frame.header)
 
 
 def grade_folder(

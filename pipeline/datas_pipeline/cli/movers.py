@@ -13,6 +13,7 @@ from datas_pipeline.cli.arguments import positive_float, positive_int
 from datas_pipeline.cli.output import check_writable, write_json
 from datas_pipeline.errors import PipelineError
 from datas_pipeline.io.fits import is_fits_path, read_header
+from datas_pipeline.io.headers import header_celestial_wcs
 from datas_pipeline.movers.tracking import TrackThresholds
 
 
@@ -31,20 +32,6 @@ def frame_paths(inputs: list[str]) -> list[Path]:
         raise PipelineError(f"no FITS frames in {', '.join(inputs)}")
     return paths
 
-
-def sequence_wcs(header):
-    """The celestial WCS of a header, or None when it has none."""
-    import warnings
-
-    from astropy.wcs import WCS, FITSFixedWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FITSFixedWarning)
-        try:
-            wcs = WCS(header)
-        except Exception:  # noqa: BLE001 - an unreadable WCS is no WCS
-            return None
-    return wcs.celestial if wcs.has_celestial else None
 
 
 class _Progress:
@@ -82,7 +69,7 @@ def run_movers(args: argparse.Namespace) -> int:
         site.check()
     report_page = Path(args.report) / "index.html" if args.report else None
     check_writable(args.json, args.mpc, args.ades, report_page)
-    wcs = sequence_wcs(read_header(args.wcs or paths[0]))
+    wcs = header_celestial_wcs(read_header(args.wcs or paths[0]))
     if (args.mpc or args.ades) and wcs is None:
         raise PipelineError("MPC and ADES files need sky positions: the frames have no WCS (solve one and "
                             "pass it with --wcs FILE)")

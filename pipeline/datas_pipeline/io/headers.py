@@ -451,3 +451,26 @@ def normalise_header(header: fits.Header) -> FrameHeader:
         airmass=r.number("airmass", ("AIRMASS", "SECZ"), required=False, tol=5e-3),
         bayer_pattern=bayer_pattern(header), issues=tuple(r.issues),
     )
+
+
+def header_celestial_wcs(header: fits.Header, *, require_ra: bool = False):
+    """The celestial WCS a header carries (SIP included), or None when it has none or it is malformed.
+
+    ``require_ra`` also refuses a celestial WCS whose first axis is not right ascension
+    (galactic or ecliptic axes), for callers that compare positions in RA/Dec directly.
+    """
+    import warnings
+
+    from astropy.wcs import WCS, FITSFixedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        try:
+            wcs = WCS(header).celestial
+        except Exception:  # noqa: BLE001 - astropy raises several types for malformed WCS keywords
+            return None
+    if not (wcs.has_celestial and wcs.wcs.ctype[0].strip()):
+        return None
+    if require_ra and not wcs.wcs.ctype[0].startswith("RA"):
+        return None
+    return wcs

@@ -20,6 +20,7 @@ from scipy import ndimage
 from datas_pipeline.calibration.defects import clean_pixels
 from datas_pipeline.errors import PipelineError
 from datas_pipeline.io.fits import write_frame
+from datas_pipeline.io.headers import header_celestial_wcs
 from datas_pipeline.movers.sequence import sharp_pixels
 from datas_pipeline.robust import median_sigma, robust_sigma
 from datas_pipeline.stacking.combine import FrameSet
@@ -51,17 +52,8 @@ def detector_defects(frames: FrameSet, min_fraction: float = 0.25, column_sigma:
 
 def _celestial_header(header):
     """The celestial WCS cards of a header (SIP included), or None."""
-    import warnings
-
-    from astropy.wcs import WCS, FITSFixedWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FITSFixedWarning)
-        try:
-            wcs = WCS(header)
-        except Exception:  # noqa: BLE001 - an unreadable WCS is no WCS
-            return None
-    return wcs.to_header(relax=True) if wcs.has_celestial else None
+    wcs = header_celestial_wcs(header)
+    return wcs.to_header(relax=True) if wcs is not None else None
 
 
 def register_raw(sources: Sequence[np.ndarray | str | Path], out_dir: str | Path,
