@@ -18,8 +18,9 @@ echo "== PostgreSQL + Redis: $DATABASE_URL, $REDIS_URL"
 # clock the tests, the portal and the agents see moved 400 days ahead (libfaketime), past the
 # end of astropy's bundled Earth-orientation table.
 echo "== PostgreSQL + Redis, the clock moved ${DATAS_MOVED_CLOCK_DAYS:-400} days ahead"
-# (The schema fuzz does not depend on the date: it runs once, in the pass above.)
-bash scripts/moved_clock.sh "${DATAS_MOVED_CLOCK_DAYS:-400}" "$py" -m pytest -p no:cacheprovider -q -m "not fuzz"
+# (The schema fuzz does not depend on the date: it runs once, in the pass above. librdkafka's
+# mock cluster stalls under libfaketime, so the Kafka stream tests run in the other passes only.)
+bash scripts/moved_clock.sh "${DATAS_MOVED_CLOCK_DAYS:-400}" "$py" -m pytest -p no:cacheprovider -q -m "not fuzz and not kafka"
 
 echo "== SQLite (embedded default)"
 # Tests that touch the database and are not marked postgres_only run again here.

@@ -10,6 +10,8 @@ class TargetsConfig(AppConfig):
 
         from targets import sky
         from targets.alerts.polls import poll_entries_after_migrate
+        from targets.coverage import ensure_coverage_schedule
 
         sky.register_sqlite_functions()
         post_migrate.connect(poll_entries_after_migrate, dispatch_uid="alert-poll-beat-entries")
+        post_migrate.connect(ensure_coverage_schedule, dispatch_uid="coverage-beat-entry")

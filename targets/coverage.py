@@ -44,3 +44,22 @@ def refresh_coverage(target_ids: Iterable[int] | None = None) -> int:
     Target.objects.bulk_update(changed, ["total_observations", "unique_sites", "observations_last_7d",
                                          "last_observed_at"])
     return len(changed)
+
+
+COVERAGE_TASK = "targets.refresh_all_coverage"
+COVERAGE_ENTRY = "Refresh target coverage (nightly)"  # the name migration 0003 gave it
+
+
+def ensure_coverage_schedule(sender, **kwargs) -> None:
+    """``post_migrate``: the nightly coverage refresh is scheduled (migration 0003 made it; a
+    database flushed by a test, or an entry deleted by hand, gets it back). A manager's edits
+    to an existing entry are kept."""
+    if sender.name != "targets":
+        return
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    if PeriodicTask.objects.filter(task=COVERAGE_TASK).exists():
+        return
+    crontab, _ = CrontabSchedule.objects.get_or_create(minute="17", hour="12", day_of_week="*", day_of_month="*",
+                                                       month_of_year="*", timezone="UTC")
+    PeriodicTask.objects.get_or_create(name=COVERAGE_ENTRY, defaults={"task": COVERAGE_TASK, "crontab": crontab})
