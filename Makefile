@@ -42,11 +42,19 @@ run-portal: demo
 	$(EMBEDDED) $(PY) manage.py runserver $(HOST)
 
 # Production: the settings come from the environment (README), static files from WhiteNoise.
+# SERVER=gunicorn (default) or granian; bench/api_load.py measures both.
+SERVER ?= gunicorn
 serve: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v 0
+ifeq ($(SERVER),granian)
+	DEBUG=$${DEBUG:-false} $(VENV)/bin/granian --interface wsgi network.wsgi:application \
+	  --host $(firstword $(subst :, ,$(HOST))) --port $(lastword $(subst :, ,$(HOST))) \
+	  --workers $(WORKERS) --blocking-threads 1 --backlog 2048 --no-access-log
+else
 	DEBUG=$${DEBUG:-false} $(VENV)/bin/gunicorn network.wsgi --bind $(HOST) --workers $(WORKERS) \
 	  --max-requests 10000 --max-requests-jitter 1000 --access-logfile - --graceful-timeout 30
+endif
 
 test: venv
 	bash scripts/test.sh $(PY)

@@ -18,7 +18,7 @@ from observations.serializers import (
     ObservationSearchResultSerializer,
     ObservationSerializer,
 )
-from observations.services import Uploader, resolve_references, submit_observations
+from observations.services import BatchReferences, Uploader, submit_observations
 from targets.alerts.selectors import survey_light_curve
 from targets.api import CONE_PARAMETERS, apply_cone
 from targets.models import Target
@@ -72,7 +72,7 @@ class ObservationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         uploader = uploader_for(request)
         if not is_agent(request) and not uploader.sites().exists():
             raise PermissionDenied("you have no site you may submit observations for")
-        outcome = submit_observations(items, uploader, self._validator(uploader))
+        outcome = submit_observations(items, uploader, self._validator(BatchReferences(uploader, items)))
         errors = outcome.errors
         if not outcome.ok:
             if many:
@@ -89,19 +89,23 @@ class ObservationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
                         status=code)
 
     @staticmethod
-    def _validator(uploader: Uploader):
+    def _validator(references: BatchReferences):
         """One item through ObservationInputSerializer, its names resolved for this uploader."""
         def resolve(attrs):
-            attrs, problems = resolve_references(attrs, uploader)
+            attrs, problems = references.resolve(attrs)
             if problems:
                 raise serializers.ValidationError(problems)
             return attrs
 
+        # One serializer for the whole batch: DRF copies a serializer's fields for each instance,
+        # which for a batch of hundreds cost more than storing it.
+        serializer = ObservationInputSerializer(context={"resolve": resolve})
+
         def validate(item: dict) -> tuple[dict | None, dict]:
-            serializer = ObservationInputSerializer(data=item, context={"resolve": resolve})
-            if serializer.is_valid():
-                return serializer.validated_data, {}
-            return None, serializer.errors
+            try:
+                return serializer.run_validation(item), {}
+            except serializers.ValidationError as exc:
+                return None, exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
 
         return validate
 

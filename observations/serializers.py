@@ -63,10 +63,23 @@ class AstrometrySerializer(serializers.Serializer):
         return value
 
 
-class ObservationInputSerializer(serializers.Serializer):
-    """One uploaded observation. ``site_id`` may be left out by an agent (its key names the site)."""
+# The flat photometry of the seed design's minimal client, beside the nested ``photometry``.
+FLAT_PHOTOMETRY = {"magnitude": "magnitude", "mag_error": "error", "comparison_stars": "comparison_stars"}
 
-    observation_id = serializers.UUIDField(help_text="Chosen by the client; a retry reuses it.")
+
+class ObservationInputSerializer(serializers.Serializer):
+    """One uploaded observation. ``site_id`` may be left out by an agent (its key names the site).
+
+    Photometry comes nested (``photometry: {magnitude, error, comparison_stars, method}``) or
+    flat, as the seed design's minimal client sends it (``magnitude``, ``mag_error`` and
+    ``comparison_stars`` as a list of star names or objects). Without ``observation_id`` the
+    record gets one derived from (site, target, observed_at, filter), so a retry of the same
+    record is still recognised. A key the API does not know is refused, never dropped.
+    """
+
+    observation_id = serializers.UUIDField(
+        required=False, help_text="Chosen by the client; a retry reuses it. Left out: derived from site, target, "
+                                  "observed_at and filter.")
     target_id = serializers.IntegerField()
     site_id = serializers.IntegerField(required=False)
     observed_at = serializers.DateTimeField(help_text="Mid-exposure, UTC (ISO-8601).")
@@ -79,6 +92,33 @@ class ObservationInputSerializer(serializers.Serializer):
     quality_flags = serializers.ListField(child=serializers.CharField(max_length=40), required=False)
     fits_header = serializers.DictField(required=False)
     image_ref = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    magnitude = serializers.FloatField(**MAGNITUDE, write_only=True, help_text="Flat form of photometry.magnitude")
+    mag_error = serializers.FloatField(**UNCERTAINTY, write_only=True, help_text="Flat form of photometry.error")
+    comparison_stars = serializers.ListField(
+        required=False, write_only=True, help_text="Flat form of photometry.comparison_stars: star names "
+                                                   "(strings) or comparison-star objects")
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({key: [f"unknown field; known fields: {', '.join(self.fields)}"]
+                                                   for key in unknown})
+        attrs = super().to_internal_value(data)
+        flat = {FLAT_PHOTOMETRY[key]: attrs.pop(key) for key in list(FLAT_PHOTOMETRY) if key in attrs}
+        if flat:
+            if "photometry" in attrs:
+                raise serializers.ValidationError(
+                    {"photometry": ["give the photometry nested or flat (magnitude, mag_error, comparison_stars), "
+                                    "not both"]})
+            stars = [{"name": s} if isinstance(s, str) else s for s in flat.get("comparison_stars", [])]
+            nested = PhotometrySerializer(data={**flat, "comparison_stars": stars})
+            if not nested.is_valid():
+                errors = nested.errors
+                raise serializers.ValidationError({flat_name: errors[name] for flat_name, name in
+                                                   FLAT_PHOTOMETRY.items() if name in errors})
+            attrs["photometry"] = nested.validated_data
+        return attrs
 
     def validate_exposure_sec(self, value: float) -> float:
         if value <= 0:

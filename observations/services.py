@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
+from django.dispatch import Signal
 
 from network.models import MANAGING_ROLES
 from network.tenancy import networks_for, observing_networks
@@ -45,31 +47,67 @@ class StoredObservation:
     created: bool
 
 
-def resolve_references(attrs: dict, uploader: Uploader) -> tuple[dict, dict[str, list[str]]]:
-    """Turn ``site_id``/``target_id`` into rows the uploader may use and check the filter.
+# Observation ids derived from a record's identity live in their own UUID-5 namespace.
+DERIVED_ID_NAMESPACE = uuid.UUID("6f1c9a52-43d7-5c8e-9b0a-d47a5e0c2b11")
 
-    Returns the completed attributes and per-field error messages (empty when valid). Ids of
-    other networks read as unknown, so nothing about them leaks.
+
+def derived_observation_id(site_id: int, target_id: int, observed_at: datetime.datetime, filter_name: str) -> uuid.UUID:
+    """The observation_id of a record sent without one: the same record always gets the same id.
+
+    ``observed_at`` counts to the microsecond in UTC, so a retry of the same record (same
+    site, target, time and filter) is recognised and stores nothing new.
     """
-    errors: dict[str, list[str]] = {}
-    site_id = attrs.get("site_id", uploader.default_site_id)
-    if uploader.site_key is not None and site_id != uploader.site_key.site_id:
-        errors["site_id"] = [f"this key belongs to site {uploader.site_key.site_id}; it cannot submit for another"]
-        return attrs, errors
-    if site_id is None:
-        return attrs, {"site_id": ["this field is required when uploading with a personal login"]}
-    site = uploader.sites().select_related("network").filter(pk=site_id).first()
-    if site is None:
-        return attrs, {"site_id": [f"unknown site {site_id}, or you may not submit for it"]}
-    target = Target.objects.filter(pk=attrs["target_id"], network_id=site.network_id).first()
-    if target is None:
-        errors["target_id"] = [f"no target {attrs['target_id']} in network {site.network.slug!r}"]
-    if site.filters and attrs["filter"] not in site.filters:
-        errors["filter"] = [f"{attrs['filter']!r} is not one of this site's filters: {', '.join(site.filters)}"]
-    return attrs | {"site": site, "target": target}, errors
+    when = observed_at.astimezone(datetime.UTC).isoformat(timespec="microseconds")
+    return uuid.uuid5(DERIVED_ID_NAMESPACE, f"{site_id}|{target_id}|{when}|{filter_name}")
+
+
+class BatchReferences:
+    """The sites and targets a batch names, read once (two queries) for all its items."""
+
+    def __init__(self, uploader: Uploader, items: list[dict]) -> None:
+        self.uploader = uploader
+        self.sites = {s.pk: s for s in uploader.sites().select_related("network")}
+        wanted = set()
+        for item in items:
+            with contextlib.suppress(TypeError, ValueError):
+                wanted.add(int(item.get("target_id")))
+        self.targets = {t.pk: t for t in Target.objects.filter(
+            pk__in=wanted, network_id__in={s.network_id for s in self.sites.values()}).only(
+            "id", "network_id", "name", "ra_deg", "dec_deg")} if wanted else {}
+
+    def resolve(self, attrs: dict) -> tuple[dict, dict[str, list[str]]]:
+        """Turn ``site_id``/``target_id`` into rows the uploader may use and check the filter.
+
+        Returns the completed attributes (with ``observation_id`` derived when none was sent)
+        and per-field error messages (empty when valid). Ids of other networks read as
+        unknown, so nothing about them leaks.
+        """
+        uploader = self.uploader
+        site_id = attrs.get("site_id", uploader.default_site_id)
+        if uploader.site_key is not None and site_id != uploader.site_key.site_id:
+            return attrs, {"site_id": [f"this key belongs to site {uploader.site_key.site_id}; "
+                                       "it cannot submit for another"]}
+        if site_id is None:
+            return attrs, {"site_id": ["this field is required when uploading with a personal login"]}
+        site = self.sites.get(site_id)
+        if site is None:
+            return attrs, {"site_id": [f"unknown site {site_id}, or you may not submit for it"]}
+        errors: dict[str, list[str]] = {}
+        target = self.targets.get(attrs["target_id"])
+        if target is None or target.network_id != site.network_id:
+            target = None
+            errors["target_id"] = [f"no target {attrs['target_id']} in network {site.network.slug!r}"]
+        if site.filters and attrs["filter"] not in site.filters:
+            errors["filter"] = [f"{attrs['filter']!r} is not one of this site's filters: {', '.join(site.filters)}"]
+        if "observation_id" not in attrs:
+            attrs = attrs | {"observation_id": derived_observation_id(site.pk, attrs["target_id"],
+                                                                      attrs["observed_at"], attrs["filter"]),
+                             "derived_id": True}
+        return attrs | {"site": site, "target": target}, errors
 
 
 def existing_observations(observation_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Observation]:
+    """Stored observations by id, with what their API shape reads (one query)."""
     return {o.observation_id: o for o in
             Observation.objects.filter(observation_id__in=list(observation_ids)).select_related("network", "target")}
 
@@ -86,7 +124,7 @@ def _new_observation(attrs: dict, uploader: Uploader) -> Observation:
     else:
         position = dict(ra_deg=target.ra_deg, dec_deg=target.dec_deg, position_source=PositionSource.TARGET)
     return Observation(
-        observation_id=attrs["observation_id"], network_id=site.network_id, target=target, site=site,
+        observation_id=attrs["observation_id"], network=site.network, target=target, site=site,
         observed_at=attrs["observed_at"], exposure_sec=attrs["exposure_sec"], filter=attrs["filter"],
         airmass=attrs.get("airmass"), seeing_arcsec=attrs.get("seeing_arcsec"),
         magnitude=photometry.get("magnitude"), magnitude_error=photometry.get("error"),
@@ -97,33 +135,47 @@ def _new_observation(attrs: dict, uploader: Uploader) -> Observation:
     )
 
 
+# Sent after new observations are stored (in bulk, so no post_save): with the set of
+# network ids and target ids they touched. The scheduler marks those networks' lists stale.
+observations_stored = Signal()
+
+
 def store_observations(validated: list[dict], uploader: Uploader) -> list[StoredObservation]:
     """Store validated observations in one transaction; repeats return the stored row.
 
     A repeat is an ``observation_id`` already stored (an earlier request) or seen earlier in
-    the same batch. Coverage counters of the touched targets are refreshed afterwards.
+    the same batch. The batch's sites are locked (``SELECT ... FOR UPDATE``) for the
+    transaction, so two racing retries of one site's batch run one after the other: the second
+    finds the first's rows and stores nothing (exactly once). The new rows go in with one
+    ``bulk_create``; coverage counters of the touched targets are refreshed once per batch.
     """
-    results: list[StoredObservation] = []
-    seen: dict[uuid.UUID, Observation] = {}
+    if not validated:
+        return []
     with transaction.atomic():
+        site_ids = sorted({attrs["site"].pk for attrs in validated})
+        list(Site.objects.select_for_update().filter(pk__in=site_ids).order_by("pk").values_list("pk", flat=True))
+        ids = [attrs["observation_id"] for attrs in validated]
+        before = existing_observations(ids)
+        new: dict[uuid.UUID, Observation] = {}
         for attrs in validated:
             observation_id = attrs["observation_id"]
-            if observation_id in seen:
-                results.append(StoredObservation(seen[observation_id], created=False))
-                continue
-            observation = _new_observation(attrs, uploader)
-            try:
-                with transaction.atomic():
-                    observation.save()
-                created = True
-            except IntegrityError:  # a concurrent retry stored it first
-                observation = Observation.objects.get(observation_id=observation_id)
-                created = False
-            seen[observation_id] = observation
-            results.append(StoredObservation(observation, created))
+            if observation_id not in before and observation_id not in new:
+                new[observation_id] = _new_observation(attrs, uploader)
+        Observation.objects.bulk_create(list(new.values()))
+        rows = dict(new)
+    results = []
+    for observation_id in ids:
+        if observation_id in before:
+            results.append(StoredObservation(before[observation_id], created=False))
+        else:
+            created = observation_id in new
+            new.pop(observation_id, None)  # a repeat later in the batch is not new
+            results.append(StoredObservation(rows[observation_id], created=created))
     touched = {r.observation.target_id for r in results if r.created}
     if touched:
         refresh_coverage(touched)
+        observations_stored.send(Observation, network_ids={r.observation.network_id for r in results if r.created},
+                                 target_ids=touched)
     return results
 
 
@@ -147,36 +199,55 @@ class BatchOutcome:
         return sum(1 for r in self.results if r.created)
 
 
-def submit_observations(items: list[dict], uploader: Uploader, validate: ItemValidator) -> BatchOutcome:
+def submit_observations(items: list[dict], uploader: Uploader, validate: ItemValidator,
+                        retry: bool = True) -> BatchOutcome:
     """Store a batch of uploads all or nothing, idempotent on ``observation_id``.
 
-    An item whose ``observation_id`` is already stored for one of the uploader's sites comes
-    back as that record (``created=False``: a retry stores nothing new); one stored by another
-    site is an error. The rest are checked by ``validate`` and stored in one transaction, only
-    when no item of the batch has an error.
+    An item whose ``observation_id`` (sent, or derived from the record) is already stored for
+    one of the uploader's sites comes back as that record (``created=False``: a retry stores
+    nothing new); one stored by another site is an error. The rest are checked by ``validate``
+    and stored in one transaction, only when no item of the batch has an error. A batch costs
+    a fixed number of queries, however many items it holds.
     """
-    ids: dict[int, uuid.UUID] = {}
+    given: dict[int, uuid.UUID] = {}
     for index, item in enumerate(items):
         with contextlib.suppress(ValueError):
-            ids[index] = uuid.UUID(str(item.get("observation_id")))
-    found = existing_observations(ids.values())
+            given[index] = uuid.UUID(str(item.get("observation_id")))
+    found = existing_observations(given.values())
     allowed_sites = set(uploader.sites().values_list("pk", flat=True))
-    stored: list[StoredObservation | None] = []
-    errors: list[dict] = []
-    validated: list[dict] = []
+    stored: list[StoredObservation | None] = [None] * len(items)
+    errors: list[dict] = [{} for _ in items]
+    pending: dict[int, dict] = {}
+
+    def take_existing(index: int, existing: Observation) -> None:
+        if existing.site_id in allowed_sites:
+            stored[index] = StoredObservation(existing, created=False)
+        else:
+            errors[index] = {"observation_id": ["this observation_id is already used by another site"]}
+
     for index, item in enumerate(items):
-        existing = found.get(ids.get(index))
+        existing = found.get(given.get(index))
         if existing is not None:
-            mine = existing.site_id in allowed_sites
-            stored.append(StoredObservation(existing, created=False) if mine else None)
-            errors.append({} if mine else {"observation_id": ["this observation_id is already used by another site"]})
+            take_existing(index, existing)
             continue
         attrs, problems = validate(item)
-        stored.append(None)
-        errors.append(problems)
+        errors[index] = problems
         if attrs is not None and not problems:
-            validated.append(attrs)
+            pending[index] = attrs
+    derived = {index: attrs["observation_id"] for index, attrs in pending.items() if attrs.get("derived_id")}
+    if derived:
+        found_derived = existing_observations(derived.values())
+        for index, observation_id in derived.items():
+            if observation_id in found_derived:
+                take_existing(index, found_derived[observation_id])
+                del pending[index]
     if any(errors):
         return BatchOutcome([], errors)
-    new = iter(store_observations(validated, uploader))
+    try:
+        new = iter(store_observations(list(pending.values()), uploader))
+    except IntegrityError:
+        # Another site stored one of these ids in the meantime: look again (it is then refused).
+        if not retry:
+            raise
+        return submit_observations(items, uploader, validate, retry=False)
     return BatchOutcome([s if s is not None else next(new) for s in stored], errors)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
@@ -18,9 +18,10 @@ from rest_framework.views import APIView
 from network.api import Authenticated, can_operate_site, get_scoped_or_404, is_agent, scoped_networks
 from scheduling.exports import TASKING_FORMATS, EkosOptions, TaskingError
 from scheduling.passes import list_state
-from scheduling.ranking import ranked_targets
+from scheduling.poll import respond, serve_list
 from scheduling.tasking import tasking_for_site, zip_files
 from sites.models import Site
+from sites.services import SiteState
 from targets.api import CONE_PARAMETERS, TargetViewSet
 from targets.models import Campaign
 from targets.serializers import (
@@ -67,18 +68,9 @@ class RankedTargetViewSet(TargetViewSet):
             campaign = Campaign.objects.filter(network_id=site.network_id, pk=params["campaign"]).first()
             if campaign is None:
                 raise ValidationError({"campaign": [f"no campaign {params['campaign']} in this site's network"]})
-        ranked = ranked_targets(site, params["count"], params.get("priority_min"), campaign)
-        # The list's content and the query decide the body: agents send it back in If-None-Match.
-        etag = f'"{ranked.etag}-{params["count"]}-{params.get("priority_min")}-{params.get("campaign")}"'
-        if ranked.etag and request.headers.get("If-None-Match") == etag:
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-        # Rows come in RankedTargetSerializer's shape already (scheduling.ranking.target_rows).
-        rows = [{"rank": rank, "score": item.score, "reason": item.reason, "plan": item.plan, **item.target}
-                for rank, item in enumerate(ranked.targets, start=1)]
-        return Response({"site_id": site.pk, "network": site.network.slug, "generated_at": ranked.generated_at,
-                         "valid_until": ranked.valid_until, "last_changed": ranked.last_changed,
-                         "stale": ranked.stale, "reason": ranked.reason, "targets": rows},
-                        headers={"ETag": etag} if ranked.etag else None)
+        # The same bytes as the fast path's (scheduling.poll), from the same cache.
+        served = serve_list(SiteState.of(site), params["count"], params.get("priority_min"), campaign)
+        return respond(served, request.headers.get("If-None-Match"))
 
     @extend_schema(parameters=[SiteQuerySerializer], responses=ListStateSerializer)
     @action(detail=False, methods=["get"], url_path="last_changed")

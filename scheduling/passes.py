@@ -71,7 +71,7 @@ def list_key(site_id: int) -> str:
     return f"{PREFIX}:site:{site_id}"
 
 
-def _queued_key(network_id: int) -> str:
+def queued_key(network_id: int) -> str:
     return f"{PREFIX}:queued:{network_id}"
 
 
@@ -264,7 +264,7 @@ def run_network_pass(network: Network | int, now: dt.datetime | None = None) -> 
     network_id = network if isinstance(network, int) else network.pk
     now = now or _now()
     # This pass covers every change so far: later changes may queue the next one.
-    cache.delete(_queued_key(network_id))
+    cache.delete(queued_key(network_id))
     data_as_of = time.time()
     sites, refused = load_sites(network_id)
     result = schedule_network(load_targets(network_id, now), sites, now, scheduler_config())
@@ -307,14 +307,14 @@ def mark_stale(network_id: int, site_id: int | None = None, reason: str = "") ->
     request_pass(network_id)
 
 
-def _stale_keys(network_id: int, site_id: int) -> list[str]:
+def stale_keys(network_id: int, site_id: int) -> list[str]:
     return [_stale_key("network", network_id), _stale_key("site", site_id)]
 
 
 def stale_reason(payload: dict, site_id: int, marks: dict | None = None) -> str:
     """Why a cached list is out of date ('' when it is current); ``marks`` if already read."""
     if marks is None:
-        marks = cache.get_many(_stale_keys(payload["network_id"], site_id))
+        marks = cache.get_many(stale_keys(payload["network_id"], site_id))
     newer = [m for k, m in marks.items() if k.startswith(f"{PREFIX}:stale:") and m["at"] > payload["stored_at"]]
     if newer:
         return max(newer, key=lambda m: m["at"])["reason"] or "changed since the last pass"
@@ -325,7 +325,7 @@ def stale_reason(payload: dict, site_id: int, marks: dict | None = None) -> str:
 
 def request_pass(network_id: int) -> None:
     """Queue a pass for the network after the current transaction, at most one per minute."""
-    if cache.add(_queued_key(network_id), 1, timeout=60):
+    if cache.add(queued_key(network_id), 1, timeout=60):
         from scheduling.tasks import schedule_network_pass
         transaction.on_commit(lambda: schedule_network_pass.delay(network_id))
 
@@ -349,7 +349,7 @@ def site_list(site: Site) -> dict:
     at once and the fresh list is served.
     """
     # One round trip for the list and both stale marks: this is the agent's hot path.
-    found = cache.get_many([list_key(site.pk), *_stale_keys(site.network_id, site.pk)])
+    found = cache.get_many([list_key(site.pk), *stale_keys(site.network_id, site.pk)])
     payload = found.get(list_key(site.pk))
     if payload is None:
         run_network_pass(site.network_id)
@@ -372,7 +372,7 @@ def list_state(site: Site) -> dict[str, Any]:
 
     Before the network's first pass all are empty (``etag`` ``''``): pull the list once.
     """
-    found = cache.get_many([list_key(site.pk), *_stale_keys(site.network_id, site.pk)])
+    found = cache.get_many([list_key(site.pk), *stale_keys(site.network_id, site.pk)])
     payload = found.get(list_key(site.pk))
     if payload is None:
         return {"last_changed": None, "generated_at": None, "valid_until": None, "etag": "", "stale": True}

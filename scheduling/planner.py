@@ -106,12 +106,17 @@ class SiteState(Protocol):
 
 
 def site_readiness(site: SiteState, now: float, config: SchedulerConfig) -> str:
-    """Why a site cannot observe now ('' when it can): inactive, no or a stale weather report,
-    or weather that is not in ``config.usable_weather``."""
+    """Why a site cannot observe now ('' when it can): inactive, a stale weather report, or
+    weather that is not in ``config.usable_weather``.
+
+    A site that has never reported weather (an agent that sends no heartbeat, like the seed
+    design's minimal client) is planned as if clear: its operator decides whether to open.
+    One that reported and then went quiet is not: its last report has gone stale.
+    """
     if not site.is_active:
         return "site is inactive"
     if site.weather_reported_at is None:
-        return "no weather report"
+        return ""
     age = now - site.weather_reported_at
     if age > site.weather_max_age_s:
         return f"weather report is stale ({age / 60:.0f} min old)"

@@ -18,7 +18,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from scheduling.passes import site_list
-from sites.models import Site
+from sites.services import SiteState
 from targets.models import Campaign, CampaignTarget, Target, TargetAlias
 
 
@@ -122,14 +122,14 @@ def explain(terms: dict[str, float]) -> str:
     return ", ".join(f"{k} x{v:.2f}" for _, k, v in notable[:2]) or "priority"
 
 
-def ranked_targets(site: Site, count: int, priority_min: float | None = None,
+def ranked_targets(site: SiteState, count: int, priority_min: float | None = None,
                    campaign: Campaign | None = None) -> RankedList:
     """The site's ranked list from the last scheduler pass, best first.
 
     Parameters
     ----------
-    site : Site
-        The site asking; lists only ever hold its own network's targets.
+    site : SiteState
+        The site asking (``SiteState.of(site)``); lists only ever hold its own network's targets.
     count : int
         How many entries at most.
     priority_min : float, optional
@@ -142,7 +142,7 @@ def ranked_targets(site: Site, count: int, priority_min: float | None = None,
     if priority_min is None and campaign is None:
         entries = entries[: max(0, count)]
     ids = [e["target_id"] for e in entries]
-    by_id = cached_target_rows(ids, site.network_id, site.network.slug)
+    by_id = cached_target_rows(ids, site.network_id, site.network_slug)
     if priority_min is not None:
         by_id = {pk: row for pk, row in by_id.items() if row["priority"] >= priority_min}
     if campaign is not None:
@@ -156,6 +156,19 @@ def ranked_targets(site: Site, count: int, priority_min: float | None = None,
     etag = served_etag(payload.get("etag", ""), stale, reason, ranked)
     return RankedList(ranked, payload.get("generated_at"), payload.get("valid_until"), payload.get("last_changed"),
                       etag, stale, reason)
+
+
+def served_row(rank: int, item: RankedTarget) -> dict[str, Any]:
+    """One row of the served list: the target, its score and plan, and at the top level what the
+    seed design's minimal client reads: ``target_id`` and the next exposure (``filter``,
+    ``exposure_sec``: the plan's first step, else the target's own requirement)."""
+    steps = item.plan.get("filter_plan") or []
+    first = steps[0] if steps else {}
+    required = item.target["requirements"]
+    return {"rank": rank, "score": item.score, "reason": item.reason, "plan": item.plan, **item.target,
+            "target_id": item.target["id"],
+            "filter": first.get("filter") or next(iter(required.get("filters") or []), None),
+            "exposure_sec": first.get("exposure_sec") or required.get("exposure_sec")}
 
 
 def served_etag(list_etag: str, stale: bool, reason: str, ranked: list[RankedTarget]) -> str:

@@ -10,6 +10,7 @@ from django.db.models.signals import post_delete, post_migrate, post_save
 from django.dispatch import receiver
 
 from observations.models import Observation
+from observations.services import observations_stored
 from scheduling.passes import cached_list, ensure_beat_entry, live_readiness, mark_stale
 from scheduling.ranking import row_key
 from sites.models import Site
@@ -26,6 +27,14 @@ def observation_saved(sender, instance: Observation, created: bool, **kwargs) ->
     if created:
         cache.delete(row_key(instance.target_id))  # its coverage counters move
         mark_stale(instance.network_id, reason=f"new observation of target {instance.target_id}")
+
+
+@receiver(observations_stored, dispatch_uid="schedule-stale-observations")
+def observations_added(sender, network_ids: set[int], target_ids: set[int], **kwargs) -> None:
+    """A batch of uploads (bulk-created, so without post_save): one mark per network."""
+    cache.delete_many([row_key(pk) for pk in target_ids])
+    for network_id in network_ids:
+        mark_stale(network_id, reason=f"{len(target_ids)} targets observed")
 
 
 @receiver(post_save, sender=Alert, dispatch_uid="schedule-stale-alert")
@@ -68,7 +77,7 @@ def site_saved(sender, instance: Site, created: bool, update_fields=None, **kwar
     if fields is not None and fields <= {"weather_status", "weather_reported_at", "weather", "last_seen", "status"}:
         cached = cached_list(instance.pk)
         can_observe = not live_readiness(instance)
-        had_list = cached is not None and not cached.get("reason", "").startswith(("weather", "no weather"))
+        had_list = cached is not None and not cached.get("reason", "").startswith("weather")
         if cached is not None and can_observe == had_list:
             return
         mark_stale(instance.network_id, reason=f"weather at {instance.name}: {instance.weather_status}")

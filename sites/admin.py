@@ -3,7 +3,7 @@ from django.utils import timezone
 
 from network.admin_scoping import NetworkScopedAdmin, ScopedInline
 from sites.models import Site, SiteKey
-from sites.services import issue_site_key
+from sites.services import forget_site_keys, issue_site_key
 
 
 class SiteKeyInline(ScopedInline, admin.TabularInline):
@@ -53,10 +53,12 @@ class SiteAdmin(NetworkScopedAdmin):
     @admin.action(description="Activate the selected sites")
     def activate(self, request, queryset):
         self.message_user(request, f"Activated {queryset.update(is_active=True)} site(s).")
+        forget_site_keys(site_ids=list(queryset.values_list("pk", flat=True)))
 
     @admin.action(description="Deactivate the selected sites")
     def deactivate(self, request, queryset):
         self.message_user(request, f"Deactivated {queryset.update(is_active=False)} site(s).")
+        forget_site_keys(site_ids=list(queryset.values_list("pk", flat=True)))
 
 
 @admin.register(SiteKey)
@@ -75,4 +77,5 @@ class SiteKeyAdmin(NetworkScopedAdmin):
     @admin.action(description="Revoke the selected keys")
     def revoke(self, request, queryset):
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        forget_site_keys(site_ids=list(queryset.values_list("site_id", flat=True).distinct()))
         self.message_user(request, f"Revoked {count} key(s).")

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -58,17 +59,101 @@ def revoke_site_key(key: SiteKey) -> None:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
+    cache.delete(key_record_key(key.lookup))
+
+
+# Active keys and their sites' live state are kept in the cache (Redis in production) so an
+# agent's poll needs no query: a key's record for at most KEY_CACHE_S, dropped at once when it is
+# revoked or its site or network is deactivated (forget_site_keys); a site's state rewritten on
+# every save (a heartbeat included).
+KEY_CACHE_S = 60
+SITE_STATE_CACHE_S = 300
+
+
+def key_record_key(lookup: str) -> str:
+    return f"datas:sitekey:{lookup}"
+
+
+def site_state_key(site_id: int) -> str:
+    return f"datas:site-state:{site_id}"
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """What the cache keeps of an active site key: enough to check a presented key without a query."""
+
+    key_id: int
+    lookup: str
+    digest: str
+    site_id: int
+    network_id: int
+    last_used_unix: float
+
+    def matches(self, plaintext: str) -> bool:
+        return key_matches(plaintext, self.digest)
+
+    def needs_touch(self, now_unix: float) -> bool:
+        """Whether ``last_used_at`` is due to be written (at most once per LAST_USED_RESOLUTION)."""
+        return now_unix - self.last_used_unix > LAST_USED_RESOLUTION.total_seconds()
+
+
+@dataclass(frozen=True)
+class SiteState:
+    """A site as its agent's poll needs it: identity, network and what readiness reads."""
+
+    pk: int
+    network_id: int
+    network_slug: str
+    is_active: bool
+    weather_status: str
+    weather_reported_at: datetime | None
+
+    @classmethod
+    def of(cls, site: Site) -> SiteState:
+        return cls(site.pk, site.network_id, site.network.slug, site.is_active and site.network.is_active,
+                   site.weather_status, site.weather_reported_at)
+
+
+def cached_site_state(site_id: int) -> SiteState | None:
+    return cache.get(site_state_key(site_id))
+
+
+def remember_site_state(site: Site) -> SiteState:
+    state = SiteState.of(site)
+    cache.set(site_state_key(site.pk), state, timeout=SITE_STATE_CACHE_S)
+    return state
+
+
+def forget_site_keys(site_ids: list[int] | None = None, network_ids: list[int] | None = None) -> None:
+    """Drop the cached records of these sites' (or networks') keys and their sites' state.
+
+    Called when keys are revoked or sites or networks deactivated, by any path (model saves
+    through signals, the admin's bulk actions directly), so a refused key is refused at once.
+    """
+    keys = SiteKey.objects.all()
+    keys = keys.filter(site_id__in=site_ids) if site_ids is not None else keys.filter(network_id__in=network_ids)
+    lookups, sites = set(), set()
+    for lookup, site_id in keys.values_list("lookup", "site_id"):
+        lookups.add(key_record_key(lookup))
+        sites.add(site_state_key(site_id))
+    if site_ids is not None:
+        sites.update(site_state_key(pk) for pk in site_ids)
+    cache.delete_many([*lookups, *sites])
 
 
 def authenticate_site_key(plaintext: str) -> SiteKey:
-    """The active key matching ``plaintext``, with its site; raise `KeyRejected` otherwise."""
+    """The active key matching ``plaintext``, with its site; raise `KeyRejected` otherwise.
+
+    An accepted key's record goes into the cache for the agent's fast poll
+    (scheduling.poll), with its site's live state.
+    """
     try:
         kind, lookup = parse_key(plaintext)
     except MalformedKey as exc:
         raise KeyRejected(str(exc)) from exc
     if kind != SITE_KEY_KIND:
         raise KeyRejected("not a site key")
-    key = SiteKey.objects.select_related("site", "site__network").filter(lookup=lookup).first()
+    key = SiteKey.objects.select_related("site", "site__network").filter(lookup=lookup).order_by().first()
     if key is None or not key_matches(plaintext, key.digest):
         raise KeyRejected("unknown site key")
     if not key.is_active:
@@ -79,6 +164,9 @@ def authenticate_site_key(plaintext: str) -> SiteKey:
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         SiteKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
+    cache.set(key_record_key(lookup), KeyRecord(key.pk, lookup, key.digest, key.site_id, key.site.network_id,
+                                                key.last_used_at.timestamp()), timeout=KEY_CACHE_S)
+    remember_site_state(key.site)
     return key
 
 

@@ -236,3 +236,50 @@ def test_unauthenticated_upload_is_refused(world):
     response = APIClient().post(URL, payload(world.a_target), format="json")
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_flat_photometry_is_stored_and_nested_still_works(world):
+    client = agent_client(world.a_key)
+    flat = {**payload(world.a_target), "magnitude": 11.5, "mag_error": 0.04, "comparison_stars": ["C1", {"name": "C2"}]}
+    del flat["observation_id"], flat["photometry"]
+    response = client.post(URL, flat, format="json")
+    assert response.status_code == 201, response.json()
+    stored = Observation.objects.get(observation_id=response.json()["observation_id"])
+    assert (stored.magnitude, stored.magnitude_error) == (11.5, 0.04)
+    assert [s["name"] for s in stored.comparison_stars] == ["C1", "C2"]
+
+
+def test_unknown_fields_are_refused_by_name_never_dropped(world):
+    client = agent_client(world.a_key)
+    response = client.post(URL, {**payload(world.a_target), "magnitud": 11.5, "colour": "red"}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()) == {"magnitud", "colour"} and "unknown field" in response.json()["colour"][0]
+    assert not Observation.objects.exists()
+
+
+def test_flat_and_nested_photometry_together_are_refused(world):
+    client = agent_client(world.a_key)
+    both = {**payload(world.a_target), "magnitude": 11.5, "photometry": {"magnitude": 11.4}}
+    response = client.post(URL, both, format="json")
+    assert response.status_code == 400 and "not both" in response.json()["photometry"][0]
+
+
+def test_a_record_without_an_id_gets_the_same_id_on_every_retry(world):
+    client = agent_client(world.a_key)
+    record = payload(world.a_target)
+    del record["observation_id"]
+    ids = {client.post(URL, [record, record], format="json").json()["results"][0]["observation_id"]
+           for _ in range(2)}
+    assert len(ids) == 1 and Observation.objects.count() == 1
+    other = client.post(URL, {**record, "filter": "B"}, format="json")
+    assert other.status_code == 201 and other.json()["observation_id"] not in ids
+
+
+def test_a_batch_costs_a_fixed_number_of_queries(world, django_assert_max_num_queries):
+    client = agent_client(world.a_key)
+    client.post(URL, [payload(world.a_target)], format="json")  # warm the key and the caches
+    batch = [payload(world.a_target) for _ in range(200)]
+    with django_assert_max_num_queries(16):
+        response = client.post(URL, batch, format="json")
+    assert response.status_code == 201 and response.json()["created"] == 200
+    assert Observation.objects.count() == 201

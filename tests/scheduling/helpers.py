@@ -5,6 +5,8 @@ dark, with local sidereal time ~353 deg, so RA 330-30 deg at Dec +20..+60 stands
 """
 import datetime as dt
 
+from sites.services import forget_site_keys
+
 NIGHT = dt.datetime(2025, 9, 15, 1, 10, tzinfo=dt.UTC)
 
 
@@ -12,6 +14,7 @@ def clear_skies(*sites, at: dt.datetime = NIGHT) -> None:
     """A fresh 'clear' weather report for the sites (a bulk update: no stale-marking signal)."""
     from sites.models import Site
     Site.objects.filter(pk__in=[s.pk for s in sites]).update(weather_status="clear", weather_reported_at=at)
+    forget_site_keys(site_ids=[s.pk for s in sites])
     for site in sites:
         site.refresh_from_db()
 

@@ -50,7 +50,6 @@ def test_window_end_agrees_with_the_visibility_windows():
 @pytest.mark.parametrize("change, reason", [
     ({"weather": "cloudy"}, "weather: cloudy"),
     ({"weather_reported_at": NOW - 7200}, "stale"),
-    ({"weather_reported_at": None}, "no weather report"),
     ({"is_active": False}, "inactive"),
 ])
 def test_a_cloudy_stale_silent_or_inactive_site_gets_nothing(change, reason):
@@ -58,6 +57,12 @@ def test_a_cloudy_stale_silent_or_inactive_site_gets_nothing(change, reason):
     result = schedule_network([target(1, ra, dec)], [site(1, **change), site(2)], NOW)
     assert result.sites[1].entries == [] and reason in result.sites[1].reason
     assert ids(result, 2) == [1]
+
+
+def test_a_site_that_never_reported_weather_is_planned_as_if_clear():
+    ra, dec = sky_position(30, 0, 0.0, 30)
+    result = schedule_network([target(1, ra, dec)], [site(1, weather="unknown", weather_reported_at=None)], NOW)
+    assert ids(result, 1) == [1] and result.sites[1].reason == ""
 
 
 def test_a_site_in_daylight_waits_for_its_night():

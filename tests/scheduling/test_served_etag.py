@@ -3,6 +3,7 @@ import pytest
 
 from scheduling.passes import run_network_pass
 from sites.models import Site
+from sites.services import forget_site_keys
 from tests.network.api_helpers import agent_client
 from tests.network.factories import build_world, make_target
 from tests.scheduling.helpers import clear_skies
@@ -33,6 +34,7 @@ def test_rain_after_the_pass_is_not_a_304(world):
     first = client.get(TARGETS, {"count": 10})
     assert first.json()["targets"]
     Site.objects.filter(pk=world.a_site.pk).update(weather_status="rain")
+    forget_site_keys(site_ids=[world.a_site.pk])
     again = client.get(TARGETS, {"count": 10}, HTTP_IF_NONE_MATCH=first["ETag"])
     assert again.status_code == 200
     assert again.json()["targets"] == [] and again.json()["reason"]
