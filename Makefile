@@ -42,8 +42,9 @@ run-portal: demo
 	$(EMBEDDED) $(PY) manage.py runserver $(HOST)
 
 # Production: the settings come from the environment (README), static files from WhiteNoise.
-# SERVER=gunicorn (default) or granian; bench/api_load.py measures both.
-SERVER ?= gunicorn
+# SERVER=granian (default: keep-alive, Rust HTTP; measured 2-4x gunicorn sync workers by
+# bench/api_load.py) or gunicorn.
+SERVER ?= granian
 serve: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v 0

@@ -25,6 +25,7 @@ polls/s with p99 < 25 ms and >= 1,000 records/s on two cores, zero errors.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -191,11 +192,15 @@ def start_server(command: list[str], env: dict, port: int, log: Path) -> subproc
 
 
 def stop_server(proc: subprocess.Popen) -> None:
-    try:
+    """Stop the server and every process of its group (make, the server, its workers)."""
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # workers still finishing requests
+    proc.wait()
+    time.sleep(1)  # their database connections close
 
 
 def line(what: str, r: dict, unit: str = "req/s", factor: float = 1.0) -> str:

@@ -275,6 +275,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "network.schema.strip_trailing_slashes",
+        "network.schema.document_errors",
+        "network.schema.conditional_fields_optional",
     ],
 }
 

@@ -219,7 +219,7 @@ class FrameViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         parameters=[OpenApiParameter("target_id", int), OpenApiParameter("site_id", int)],
         responses=PipelineStatusSerializer(many=True),
         description="Pipeline status per target: frames per state, share done, recent failures.")
-    @action(detail=False, methods=["get"], url_path="status", url_name="status")
+    @action(detail=False, methods=["get"], url_path="status", url_name="status", pagination_class=None)
     def pipeline_status(self, request):
         frames = self.filter_queryset(self.get_queryset())
         return Response(PipelineStatusSerializer(pipeline_status(frames), many=True).data)

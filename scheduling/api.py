@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -26,9 +26,10 @@ from targets.api import CONE_PARAMETERS, TargetViewSet
 from targets.models import Campaign
 from targets.serializers import (
     ListStateSerializer,
+    RankedListSerializer,
     RankingQuerySerializer,
     SiteQuerySerializer,
-    TargetSearchResultSerializer,
+    TargetPageSerializer,
 )
 
 
@@ -38,9 +39,12 @@ class RankedTargetViewSet(TargetViewSet):
     @extend_schema(
         parameters=[*CONE_PARAMETERS, RankingQuerySerializer,
                     OpenApiParameter("name", str, description="Exact name or alias (case and spaces ignored)")],
-        responses={200: TargetSearchResultSerializer(many=True)},
-        description="People: the filtered list (paginated, cone search with ra/dec/radius_deg). "
-                    "Agents, or anyone passing site_id: the site's ranked list (rows as RankedTargetSerializer).",
+        responses={200: PolymorphicProxySerializer(
+            component_name="TargetsOrRankedList", serializers=[TargetPageSerializer, RankedListSerializer],
+            resource_type_field_name=None, many=False), 304: None},
+        description="People: the filtered list (paginated, cone search with ra/dec/radius_deg; "
+                    "separation_deg only with a cone search). Agents, or anyone passing site_id: the site's "
+                    "ranked list, with an ETag; If-None-Match with it answers 304 while the list is unchanged.",
     )
     def list(self, request, *args, **kwargs):
         if is_agent(request) or "site_id" in request.query_params:

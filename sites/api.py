@@ -48,6 +48,7 @@ class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
             return SiteCreateSerializer
         return SiteSerializer
 
+    @extend_schema(request=SiteCreateSerializer, responses={201: SiteSerializer})
     def create(self, request, *args, **kwargs):
         if is_agent(request):
             raise PermissionDenied("site keys may not register sites")

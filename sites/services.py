@@ -70,12 +70,17 @@ KEY_CACHE_S = 60
 SITE_STATE_CACHE_S = 300
 
 
+# Cached objects are pickled dataclasses: a change of their fields changes this version, so a
+# new release never reads an old release's entries.
+CACHE_VERSION = 1
+
+
 def key_record_key(lookup: str) -> str:
-    return f"datas:sitekey:{lookup}"
+    return f"datas:sitekey:v{CACHE_VERSION}:{lookup}"
 
 
 def site_state_key(site_id: int) -> str:
-    return f"datas:site-state:{site_id}"
+    return f"datas:site-state:v{CACHE_VERSION}:{site_id}"
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,8 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
     def get_queryset(self):
         return Alert.objects.filter(network__in=scoped_networks(self.request)).select_related("network")
 
+    @extend_schema(request=AlertSerializer, responses={201: AlertSerializer, 200: AlertSerializer},
+                   description="Idempotent on (source, external_id): a repeat answers 200 with the stored alert.")
     def create(self, request, *args, **kwargs):
         serializer = AlertSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -26,7 +26,7 @@ class CoverageSerializer(serializers.Serializer):
     total_observations = serializers.IntegerField(read_only=True)
     unique_sites = serializers.IntegerField(read_only=True)
     observations_last_7d = serializers.IntegerField(read_only=True)
-    last_observed_at = serializers.DateTimeField(read_only=True)
+    last_observed_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
 
 class TargetSerializer(serializers.ModelSerializer):
@@ -80,9 +80,40 @@ class RankedTargetSerializer(TargetSerializer):
         "window_end, best_time (UTC), altitude_deg, best_altitude_deg, airmass, moon_separation_deg, urgent, "
         "terms (the factors whose product is the score)."))
 
+    target_id = serializers.IntegerField(read_only=True, help_text="The target's id (as ``id``)")
+    filter = serializers.CharField(read_only=True, allow_null=True,
+                                   help_text="The next exposure's filter: the plan's first step")
+    exposure_sec = serializers.FloatField(read_only=True, allow_null=True,
+                                          help_text="The next exposure's length: the plan's first step")
+
     class Meta(TargetSerializer.Meta):
-        fields = ["rank", "score", "reason", "plan", *TargetSerializer.Meta.fields]
+        fields = ["rank", "score", "reason", "plan", *TargetSerializer.Meta.fields, "target_id", "filter",
+                  "exposure_sec"]
         read_only_fields = fields
+
+
+class RankedListSerializer(serializers.Serializer):
+    """A site's ranked list, as ``GET /api/v1/targets`` serves it to agents (scheduling.poll)."""
+
+    site_id = serializers.IntegerField()
+    network = serializers.CharField()
+    generated_at = serializers.DateTimeField(allow_null=True)
+    valid_until = serializers.DateTimeField(allow_null=True)
+    last_changed = serializers.DateTimeField(allow_null=True)
+    stale = serializers.BooleanField()
+    reason = serializers.CharField(allow_blank=True, help_text="Why the list is empty ('' when it is not)")
+    weather = serializers.CharField(help_text="The weather the list was planned for ('unknown: ...' when the site "
+                                              "never reported)")
+    targets = RankedTargetSerializer(many=True)
+
+
+class TargetPageSerializer(serializers.Serializer):
+    """A page of the people's target list."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = TargetSearchResultSerializer(many=True)
 
 
 class ListStateSerializer(serializers.Serializer):

@@ -1,4 +1,5 @@
-"""Fuzz every API operation from its own OpenAPI schema (schemathesis): no input is a 5xx.
+"""Fuzz every API operation from its own OpenAPI schema (schemathesis): no input is a 5xx, and
+every answer is one the schema describes (status code, content type, body).
 
 Runs as a person with a manager's personal token and as a site agent, each operation with a
 bounded number of generated requests, against the real database of the run (PostgreSQL in
@@ -15,6 +16,11 @@ from django.db import close_old_connections
 from django.test import override_settings
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from network.services import issue_user_token
 from tests.network.factories import build_world, make_observation
@@ -46,4 +52,6 @@ def callers(db):
 @override_settings(DATAS_AGENT_THROTTLE_RATE="1000000/minute", DATAS_PERSON_THROTTLE_RATE="1000000/minute",
                    DATAS_AUTH_FAILURES_ALLOWED=1000000)
 def test_no_generated_request_is_a_server_error(case, callers, caller):
-    case.call_and_validate(headers={"Authorization": callers[caller]}, checks=[not_a_server_error])
+    case.call_and_validate(headers={"Authorization": callers[caller]},
+                          checks=[not_a_server_error, status_code_conformance, content_type_conformance,
+                                  response_schema_conformance])

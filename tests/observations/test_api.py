@@ -279,7 +279,7 @@ def test_a_batch_costs_a_fixed_number_of_queries(world, django_assert_max_num_qu
     client = agent_client(world.a_key)
     client.post(URL, [payload(world.a_target)], format="json")  # warm the key and the caches
     batch = [payload(world.a_target) for _ in range(200)]
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(20):  # (SQLite splits a bulk insert in a few statements)
         response = client.post(URL, batch, format="json")
     assert response.status_code == 201 and response.json()["created"] == 200
     assert Observation.objects.count() == 201
