@@ -125,7 +125,7 @@ def site_quality(request, pk: int):
     ]
     layout = {"yaxis": {"title": {"text": "per night"}, "rangemode": "tozero"},
               "yaxis2": {"title": {"text": "FWHM (arcsec)"}, "overlaying": "y", "side": "right",
-                         "rangemode": "tozero", "showgrid": False},
+                         "rangemode": "tozero", "showgrid": False, "automargin": True},
               "barmode": "group"}
     return plot_response(traces, layout)
 

@@ -76,7 +76,7 @@ def target_detail(request, pk: int):
 BAND_COLOURS = {"U": "#c792ea", "B": "#6fa8ff", "V": "#5fd39b", "R": "#ff8a80", "I": "#d46a6a",
                 "g": "#5fd39b", "r": "#ff8a80", "i": "#d46a6a", "z": "#b08968", "clear": "#c9d1df"}
 OTHER_COLOUR = "#c9d1df"
-SURVEY_MARKER = {"symbol": "diamond", "size": 7, "line": {"width": 1, "color": "#0f1420"}}
+SURVEY_MARKER = {"symbol": "diamond", "size": 9, "line": {"width": 1, "color": "#e6e9ef"}}  # light rim: apart from V
 LIMIT_MARKER = {"symbol": "triangle-down-open", "size": 9, "line": {"width": 1.5}}
 
 

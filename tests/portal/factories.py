@@ -5,10 +5,12 @@ import io
 from datetime import timedelta
 
 import numpy as np
+from astropy.time import Time
 from django.utils import timezone
 from PIL import Image
 
 from observations.storage import product_key, save_bytes
+from targets.alerts.models import SurveyPhotometry
 from tests.network.factories import build_world, make_observation
 from tests.observations.frame_factories import make_frame
 
@@ -56,3 +58,19 @@ def build_portal_world():
                              magnitude=-8.5, magnitude_error=0.02, photometry_method="instrumental")
         setattr(world, f"{prefix}_frame", make_previewed_frame(site, target))
     return world
+
+
+# (band, magnitude, error, limiting magnitude): two g detections, two g upper limits, one r detection.
+SURVEY_POINTS = [("ztf-g", 4.6, 0.05, None), ("ztf-g", 4.4, 0.06, None), ("ztf-g", None, None, 5.3),
+                 ("ztf-g", None, None, 5.6), ("ztf-r", 3.9, 0.04, None)]
+
+
+def add_survey_points(target, offset_mag: float = 0.0, prefix: str = "p") -> None:
+    """ZTF points of ``target`` over the last days, as alert ingestion stores them."""
+    now = timezone.now()
+    for i, (band, mag, err, limit) in enumerate(SURVEY_POINTS):
+        at = now - timedelta(days=6 - i, hours=3)
+        SurveyPhotometry.objects.create(
+            network=target.network, target=target, source="ZTF", point_id=f"{prefix}{i}", observed_at=at,
+            jd=Time(at).jd, band=band, magnitude=None if mag is None else mag + offset_mag, magnitude_error=err,
+            limiting_mag=limit)
