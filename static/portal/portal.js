@@ -48,10 +48,12 @@
     var entries = (figure.data || []).filter(function (t) {  // what Plotly lists: not heatmaps, not empty traces
       return t.showlegend !== false && t.type !== "heatmap" && (t.x || []).length > 0;
     });
+    el.style.minHeight = "";
     if (!isNarrow(el) || entries.length < 3 || layout.showlegend === false) return layout;
     var groups = {};
     entries.forEach(function (t) { if (t.legendgroup) groups[t.legendgroup] = true; });
     var legendPx = 21 * (entries.length + Object.keys(groups).length) + 14;
+    el.style.minHeight = (300 + legendPx) + "px";  // the box grows with the figure, never under the next block
     return merge(layout, {height: 300 + legendPx, margin: {b: 64 + legendPx},
                           legend: {orientation: "v", x: 0, xanchor: "left", y: 0, yref: "container",
                                    yanchor: "bottom"}});
