@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import numpy as np
 from astropy.time import Time
+from django.test import Client
 from django.utils import timezone
 from PIL import Image
 
@@ -109,3 +110,10 @@ def build_big_world(n_targets: int, n_observations: int, on_one_target: int, n_f
                photometry={"zero_point": 21.0 + (i % 5) / 10})
          for i in range(n_frames)], batch_size=2500)
     return world
+
+
+def client_for(user) -> Client:
+    """A test client logged in as ``user``."""
+    client = Client()
+    client.force_login(user)
+    return client

@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.cache import cache
-from django.test import Client
 from django.utils import timezone
 
 from network.models import Role
@@ -13,20 +12,9 @@ from targets.alerts.models import AlertFeed
 from targets.models import Alert
 from tests.network.factories import make_campaign, make_member, make_target
 from tests.observations.frame_factories import make_frame
-from tests.portal.factories import build_portal_world
+from tests.portal.factories import client_for
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world():
-    return build_portal_world()
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_quality_counts_reasons_and_nightly_medians(world):

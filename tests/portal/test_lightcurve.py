@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from targets.alerts.models import SurveyPhotometry
-from tests.portal.factories import add_survey_points, build_portal_world
+from tests.portal.factories import add_survey_points, build_portal_world, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -19,9 +18,7 @@ def world():
 
 
 def traces_of(user, target) -> dict[str, dict]:
-    client = Client()
-    client.force_login(user)
-    response = client.get(f"/targets/{target.pk}/lightcurve.json")
+    response = client_for(user).get(f"/targets/{target.pk}/lightcurve.json")
     assert response.status_code == 200
     return {trace["name"]: trace for trace in response.json()["data"]}
 
