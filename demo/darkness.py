@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
+from datas_pipeline.sky.visibility import sun_altaz
 
 # Nautical twilight: the site agent's default ``safety.max_sun_altitude_deg``.
 SUN_LIMIT_DEG = -12.0
@@ -59,22 +60,15 @@ def sun_altitudes(latitude_deg: np.ndarray, longitude_deg: np.ndarray, elevation
     offsets_h : ndarray, shape (T,)
         Hours after ``start`` of each grid point.
     altitude_deg : ndarray, shape (T, N)
-        The Sun's altitude (degrees, no refraction) at each grid point and site.
+        The Sun's geometric altitude (degrees, no refraction) at each grid point and site;
+        ``elevation_m`` is accepted for the callers but moves it by far less than a degree.
     """
-    from astropy import units as u
-    from astropy.coordinates import AltAz, EarthLocation, get_sun
-    from astropy.time import Time
-    from astropy.utils import iers
-
     offsets_h = np.arange(0.0, hours + 1e-9, step_minutes / 60.0)
-    times = Time(start) + offsets_h * u.hour
-    location = EarthLocation.from_geodetic(np.atleast_1d(longitude_deg) * u.deg, np.atleast_1d(latitude_deg) * u.deg,
-                                           np.atleast_1d(elevation_m) * u.m)
-    # Never reach for the network: the bundled IERS tables are far better than this needs.
-    with iers.conf.set_temp("auto_download", False), iers.conf.set_temp("auto_max_age", None):
-        sun = get_sun(times)[:, None]
-        altitude = sun.transform_to(AltAz(obstime=times[:, None], location=location[None, :])).alt.deg
-    return offsets_h, np.asarray(altitude)
+    start_unix = (start if start.tzinfo else start.replace(tzinfo=UTC)).timestamp()
+    # The pipeline's numpy ephemeris (the scheduler's): astropy's AltAz cost ~50 ms a call.
+    altitude, _ = sun_altaz(np.atleast_1d(latitude_deg), np.atleast_1d(longitude_deg),
+                            start_unix + offsets_h * 3600.0)
+    return offsets_h, np.asarray(altitude).T
 
 
 def darkness_outlook(latitude_deg: np.ndarray, longitude_deg: np.ndarray, elevation_m: np.ndarray,

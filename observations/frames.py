@@ -113,6 +113,8 @@ class Frame(models.Model):
             models.Index(fields=["target", "observed_at"], name="frame_target_time_idx"),
             models.Index(fields=["site", "observed_at"], name="frame_site_time_idx"),
             models.Index(fields=["network", "state"], name="frame_network_state_idx"),
+            # The portal's newest arrivals and its week of data quality read by upload time.
+            models.Index(fields=["network", "uploaded_at"], name="frame_network_upload_idx"),
         ]
 
     def __str__(self) -> str:

@@ -1,11 +1,11 @@
 """Read-side queries for observations: light curves."""
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
-import numpy as np
-from astropy.time import Time
-from django.db.models import Q
+from django.db.models import Avg, Case, Count, F, FloatField, Func, Max, Min, Q, Sum, Value, When
+from django.db.models.functions import Floor, Least
 
 from observations.models import Observation
 from targets.models import Target
@@ -55,48 +55,87 @@ def light_curve(target: Target, *, filter_name: str | None = None, after: dateti
         rows = rows.filter(observed_at__gte=after)
     if before:
         rows = rows.filter(observed_at__lte=before)
-    by_filter: dict[str, list[tuple]] = {}
-    for row in rows.order_by("filter", "observed_at").values_list(
+    # Long series are averaged in the database (a few queries whatever their length): reading
+    # 20,000 rows into Python and binning them there cost ~0.5 s.
+    spans = list(rows.values("filter").annotate(n=Count("id"), first=Min(EPOCH), last=Max(EPOCH))
+                 .order_by("filter"))
+    raw = [s["filter"] for s in spans if s["n"] <= max_points and not bin_minutes]
+    curves = _raw_points(rows.filter(filter__in=raw)) if raw else {}
+    binned = [s for s in spans if s["filter"] not in raw]
+    if bin_minutes and binned:
+        fixed = _binned_points(rows, {s["filter"]: (s["first"], bin_minutes * 60.0) for s in binned}, None)
+        curves.update({name: points for name, points in fixed.items() if len(points) <= max_points})
+        binned = [s for s in binned if s["filter"] not in curves]
+    if binned:
+        bins = {s["filter"]: (s["first"], max(s["last"] - s["first"], 1e-6) / max_points) for s in binned}
+        curves.update(_binned_points(rows, bins, max_points))
+    return {s["filter"]: curves[s["filter"]] for s in spans}
+
+
+class EpochSeconds(Func):
+    """POSIX seconds (UTC, float) of a datetime column, computed in the database."""
+
+    output_field = FloatField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        # date_part() is float8 already; EXTRACT() computes a numeric, ~5x slower over 20,000 rows.
+        return self.as_sql(compiler, connection, template="date_part('epoch', %(expressions)s)", **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # julianday() keeps milliseconds: enough for a bin centre.
+        return self.as_sql(compiler, connection, template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)",
+                           **extra)
+
+
+EPOCH = EpochSeconds("observed_at")
+
+
+def _mjd(epoch_s: float) -> float:
+    """MJD (UTC) from POSIX seconds; the day fraction ignores a leap second (< 12 microdays)."""
+    return epoch_s / 86400.0 + UNIX_EPOCH_MJD
+
+
+def _raw_points(rows) -> dict[str, list[dict]]:
+    curves: dict[str, list[dict]] = {}
+    for name, t, mag, err, site, am in rows.order_by("filter", "observed_at").values_list(
             "filter", "observed_at", "magnitude", "magnitude_error", "site_id", "airmass"):
-        by_filter.setdefault(row[0], []).append(row[1:])
-    return {name: _points(series, max_points, bin_minutes) for name, series in by_filter.items()}
+        curves.setdefault(name, []).append({"t": t, "mjd": _mjd(t.timestamp()), "magnitude": mag, "error": err,
+                                            "n": 1, "site_id": site, "airmass": am})
+    return curves
 
 
-def _points(series: list[tuple], max_points: int, bin_minutes: float | None = None) -> list[dict]:
-    times = [s[0] for s in series]
-    mjd = Time(times).mjd if times else np.array([])
-    if len(series) <= max_points and not bin_minutes:
-        return [{"t": t, "mjd": float(m), "magnitude": mag, "error": err, "n": 1, "site_id": site, "airmass": am}
-                for (t, mag, err, site, am), m in zip(series, mjd, strict=True)]
-    mags = np.array([s[1] for s in series], dtype=float)
-    errs = np.array([np.nan if s[2] is None else s[2] for s in series], dtype=float)
-    sites = np.array([s[3] for s in series])
-    airmasses = np.array([np.nan if s[4] is None else s[4] for s in series], dtype=float)
-    if bin_minutes:
-        width = bin_minutes / 1440.0
-        bins = np.floor((mjd - mjd[0]) / width).astype(int)
-        if np.unique(bins).size > max_points:
-            edges = np.linspace(mjd[0], mjd[-1], max_points + 1)
-            bins = np.clip(np.searchsorted(edges, mjd, side="right") - 1, 0, max_points - 1)
-    else:
-        edges = np.linspace(mjd[0], mjd[-1], max_points + 1)
-        bins = np.clip(np.searchsorted(edges, mjd, side="right") - 1, 0, max_points - 1)
-    points = []
-    for b in np.unique(bins):
-        inside = bins == b
-        m, e = mags[inside], errs[inside]
-        if np.all(np.isfinite(e) & (e > 0)):
-            w = 1 / e**2
-            mean, error = float(np.sum(w * m) / np.sum(w)), float(np.sqrt(1 / np.sum(w)))
+def _binned_points(rows, bins: dict[str, tuple[float, float]], max_bins: int | None) -> dict[str, list[dict]]:
+    """Per filter, the points averaged in time bins of (first epoch, width in seconds) each.
+
+    A bin's magnitude is the inverse-variance weighted mean when every error in it is known
+    and positive, else the plain mean with the standard error of the mean (None for one point).
+    ``max_bins`` folds the last instant (exactly at the end) into the last bin.
+    """
+    first = Case(*[When(filter=name, then=Value(start)) for name, (start, _) in bins.items()],
+                 output_field=FloatField())
+    width = Case(*[When(filter=name, then=Value(size)) for name, (_, size) in bins.items()],
+                 output_field=FloatField())
+    index = Floor((EPOCH - first) / width)
+    if max_bins is not None:
+        index = Least(index, Value(float(max_bins - 1)))
+    weight = Case(When(magnitude_error__gt=0, then=1.0 / (F("magnitude_error") * F("magnitude_error"))),
+                  output_field=FloatField())
+    grouped = (rows.filter(filter__in=list(bins)).annotate(bin=index).values("filter", "bin")
+               .annotate(n=Count("id"), weighted=Count("id", filter=Q(magnitude_error__gt=0)), t=Avg(EPOCH),
+                         sm=Sum("magnitude"), smm=Sum(F("magnitude") * F("magnitude")), sw=Sum(weight),
+                         swm=Sum(weight * F("magnitude")), airmass=Avg("airmass"), site_lo=Min("site_id"),
+                         site_hi=Max("site_id"))
+               .order_by("filter", "bin"))
+    curves: dict[str, list[dict]] = {}
+    for row in grouped:
+        n = row["n"]
+        if row["weighted"] == n:
+            magnitude, error = row["swm"] / row["sw"], math.sqrt(1.0 / row["sw"])
         else:
-            mean = float(np.mean(m))
-            error = float(np.std(m) / np.sqrt(m.size)) if m.size > 1 else None
-        centre = float(np.mean(mjd[inside]))
-        site_ids = set(sites[inside].tolist())
-        known = airmasses[inside][np.isfinite(airmasses[inside])]
-        # MJD (UTC) to a datetime by arithmetic: an astropy Time per bin cost ~0.5 ms each.
-        points.append({"t": datetime.fromtimestamp((centre - UNIX_EPOCH_MJD) * 86400.0, UTC),
-                       "mjd": centre, "magnitude": mean, "error": error, "n": int(inside.sum()),
-                       "site_id": site_ids.pop() if len(site_ids) == 1 else None,
-                       "airmass": float(known.mean()) if known.size else None})
-    return points
+            magnitude = row["sm"] / n
+            error = math.sqrt(max(row["smm"] / n - magnitude**2, 0.0) / n) if n > 1 else None
+        curves.setdefault(row["filter"], []).append({
+            "t": datetime.fromtimestamp(row["t"], UTC), "mjd": _mjd(row["t"]), "magnitude": magnitude,
+            "error": error, "n": n, "site_id": row["site_lo"] if row["site_lo"] == row["site_hi"] else None,
+            "airmass": row["airmass"]})
+    return curves

@@ -6,26 +6,30 @@ are aggregates.
 """
 from __future__ import annotations
 
-import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from demo.darkness import darkness_outlook
-from network.models import Network
+from network.models import MANAGING_ROLES, Network
 from observations.frames import Frame, ImageType
 from observations.models import Observation
 from observations.states import TERMINAL, FrameState
 from sites.models import Site, SiteStatus
+from targets.alerts.selectors import feed_health_lines
 from targets.models import CampaignTarget
 
 QUALITY_DAYS = 7
 QUALITY_ROWS = 20_000  # frames read for the per-night medians (newest first)
+QUALITY_NIGHT_ROWS = 21
+QUALITY_CACHE_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -101,26 +105,52 @@ def quality_summary(frames: QuerySet[Frame], now: datetime | None = None, days: 
     counts = {name.removeprefix("n_"): value for name, value in counts.items()}
     counts["backlog"] = frames.exclude(state__in=list(TERMINAL)).count()
     reasons: Counter[str] = Counter()
-    nights: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: {"fwhm": [], "zp": []})
-    rows = (recent.filter(image_type=ImageType.LIGHT, observed_at__isnull=False).order_by("-observed_at")
-            .values_list("site__name", "observed_at", "accepted", "quality_flags", "fwhm_arcsec",
-                         "photometry__zero_point")[:QUALITY_ROWS])
-    for site_name, observed_at, accepted, flags, fwhm, zero_point in rows:
-        if accepted is False:
-            reasons.update(flags or ["no reason recorded"])
-        night = nights[(observed_at.date().isoformat(), site_name)]
+    for flags in recent.filter(accepted=False).values_list("quality_flags", flat=True)[:QUALITY_ROWS]:
+        reasons.update(flags or ["no reason recorded"])
+    # The night in SQL and no JSON but the zero point: decoding every row's flags and
+    # timestamps in Python was most of this summary's time.
+    rows = (recent.filter(image_type=ImageType.LIGHT, observed_at__isnull=False)
+            .annotate(night=TruncDate("observed_at", tzinfo=UTC)).order_by("-observed_at")
+            .values_list("night", "site__name", "fwhm_arcsec", "photometry__zero_point")[:QUALITY_ROWS])
+    nights: dict[tuple[date, str], tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    for night, site_name, fwhm, zero_point in rows:
+        fwhms, zero_points = nights[(night, site_name)]
         if fwhm is not None:
-            night["fwhm"].append(fwhm)
-        if isinstance(zero_point, (int, float)):
-            night["zp"].append(float(zero_point))
-    per_night = [{"night": night, "site": site, "frames": max(len(v["fwhm"]), len(v["zp"])),
-                  "median_fwhm": statistics.median(v["fwhm"]) if v["fwhm"] else None,
-                  "median_zero_point": statistics.median(v["zp"]) if v["zp"] else None}
-                 for (night, site), v in sorted(nights.items(), reverse=True)]
+            fwhms.append(fwhm)
+        if isinstance(zero_point, (int, float)) and not isinstance(zero_point, bool):
+            zero_points.append(float(zero_point))
+    per_night = [{"night": night.isoformat(), "site": site, "frames": max(len(fwhms), len(zps)),
+                  "median_fwhm": float(np.median(fwhms)) if fwhms else None,
+                  "median_zero_point": float(np.median(zps)) if zps else None}
+                 for (night, site), (fwhms, zps) in sorted(nights.items(), reverse=True)[:QUALITY_NIGHT_ROWS]]
     failures = list(frames.filter(state=FrameState.FAILED).order_by("-state_changed_at")
                     .values("id", "original_name", "state_reason", "state_changed_at")[:5])
-    return {**counts, "reasons": reasons.most_common(8), "per_night": per_night[:21], "failures": failures,
+    return {**counts, "reasons": reasons.most_common(8), "per_night": per_night, "failures": failures,
             "days": days}
+
+
+def cached_quality_summary(scope: str, frames: QuerySet[Frame]) -> dict:
+    """`quality_summary` kept for ``QUALITY_CACHE_SECONDS`` under ``scope`` (e.g. ``network:3``).
+
+    A week's summary moves slowly, and on a busy network it reads up to ``QUALITY_ROWS`` frames:
+    pages that show it (and reload it) share one computation.
+    """
+    return cache.get_or_set(f"portal:quality:{scope}", lambda: quality_summary(frames), QUALITY_CACHE_SECONDS)
+
+
+def feed_lines(user, role: str | None) -> list[str]:
+    """The alert feeds' health as this person (with ``role`` in the network shown) may see it.
+
+    Feeds serve every network on the server, so their message and alert counts and their last
+    error mix all networks' traffic: those are for the server's staff. A network's owners and
+    managers (who act on its alerts) see whether each feed is running and how far behind it is;
+    other members see only their own network's alert counts.
+    """
+    if user.is_staff:
+        return feed_health_lines(full=True)
+    if role in MANAGING_ROLES:
+        return feed_health_lines(full=False)
+    return []
 
 
 def contributions(network: Network, user) -> dict:

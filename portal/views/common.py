@@ -12,8 +12,9 @@ def render_page(request: HttpRequest, template: str, context: dict, network: Net
                 status: int = 200) -> HttpResponse:
     """Render ``template`` with the switcher's networks and the role in ``network`` (default: current)."""
     network = network or context.get("network") or current_network(request)
-    base = {"network": network, "networks": list(networks_for(request.user)),
-            "role": role_in(request.user, network) if network else None}
+    base = {"network": network, "networks": list(networks_for(request.user))}
+    if "role" not in context:
+        base["role"] = role_in(request.user, network) if network else None
     return render(request, template, {**base, **context}, status=status)
 
 

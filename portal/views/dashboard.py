@@ -6,20 +6,20 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from network.tenancy import current_network
+from network.tenancy import current_network, role_in
 from observations.frames import Frame
 from portal.access import get_visible_or_404
-from portal.queries import quality_summary, recent_frames, recent_observations, site_states
+from portal.queries import cached_quality_summary, feed_lines, recent_frames, recent_observations, site_states
 from portal.templatetags.portal import age
 from portal.views.common import render_page
 from scheduling.exports import TaskingError
 from scheduling.tasking import plan_for_site
 from sites.models import Site
-from targets.alerts.selectors import alert_health
+from targets.alerts.selectors import alert_counts
 from targets.models import Campaign
-from targets.selectors import campaign_progress
+from targets.selectors import campaigns_progress
 
-DASHBOARD_CAMPAIGNS = 8  # campaign_progress runs two queries each: the page shows a bounded number
+DASHBOARD_CAMPAIGNS = 8
 
 
 @login_required
@@ -29,14 +29,17 @@ def dashboard(request):
         return render_page(request, "portal/dashboard.html", {"network": None})
     sites = list(Site.objects.filter(network=network).select_related("owner").order_by("-is_active", "name")[:200])
     campaigns = list(Campaign.objects.filter(network=network, is_active=True).order_by("name")[:DASHBOARD_CAMPAIGNS])
+    progress = campaigns_progress(campaigns)
     for campaign in campaigns:
-        campaign.progress = campaign_progress(campaign)
+        campaign.progress = progress[campaign.pk]
     rows = list(zip(sites, site_states(sites), strict=True))
+    role = role_in(request.user, network)
     return render_page(request, "portal/dashboard.html", {
-        "network": network, "site_rows": rows, "online_count": sum(1 for _, s in rows if s.online),
-        "campaigns": campaigns, "online_window": age(settings.DATAS_SITE_ONLINE_SECONDS), "quality": quality_summary(Frame.objects.filter(network=network)),
+        "network": network, "role": role, "site_rows": rows, "online_count": sum(1 for _, s in rows if s.online),
+        "campaigns": campaigns, "online_window": age(settings.DATAS_SITE_ONLINE_SECONDS),
+        "quality": cached_quality_summary(f"network:{network.pk}", Frame.objects.filter(network=network)),
         "observations": recent_observations(network), "frames": recent_frames(network),
-        **alert_health(network)})
+        "alert_counts": alert_counts(network), "feed_lines": feed_lines(request.user, role)})
 
 
 @login_required

@@ -18,7 +18,7 @@ from observations.frames import Frame
 from observations.models import Observation
 from portal.access import can_edit_site, can_observe, get_visible_or_404, require
 from portal.forms import KeyForm, SiteForm
-from portal.queries import quality_summary, site_state
+from portal.queries import cached_quality_summary, site_state
 from portal.views.common import plot_response, render_page
 from scheduling.exports import TASKING_FORMATS, TaskingError
 from scheduling.tasking import tasking_for_site, zip_files
@@ -41,7 +41,7 @@ def site_detail(request, pk: int):
     return render_page(request, "portal/site_detail.html", {
         "site": site, "state": site_state(site), "editable": editable, "keys": keys, "key_form": KeyForm(),
         "new_key": request.session.pop("portal_new_key", None),
-        "quality": quality_summary(Frame.objects.filter(site=site)),
+        "quality": cached_quality_summary(f"site:{site.pk}", Frame.objects.filter(site=site)),
         "horizon": site.horizon or [], "formats": TASKING_FORMATS,
         "observations": Observation.objects.filter(site=site).select_related("target")
         .only("id", "observed_at", "filter", "magnitude", "magnitude_error", "photometry_method", "target__name",
@@ -125,7 +125,7 @@ def site_quality(request, pk: int):
     ]
     layout = {"yaxis": {"title": {"text": "per night"}, "rangemode": "tozero"},
               "yaxis2": {"title": {"text": "FWHM (arcsec)"}, "overlaying": "y", "side": "right",
-                         "rangemode": "tozero", "showgrid": False},
+                         "rangemode": "tozero", "showgrid": False, "automargin": True},
               "barmode": "group"}
     return plot_response(traces, layout)
 

@@ -20,10 +20,11 @@ from portal.paging import page_of
 from portal.views.common import float_param, plot_response, render_page
 from portal.views.movers import target_movers
 from sites.models import Site
+from targets.alerts.selectors import survey_light_curve
 from targets.models import Target, TargetType, name_key
 from targets.sky import InvalidSkyPosition, cone_search
 
-LIGHT_CURVE_POINTS = 1500  # per filter and kind: the selector averages longer series in time bins
+LIGHT_CURVE_POINTS = 1500  # per filter and kind: longer series are averaged in time bins (surveys: the latest)
 ALTITUDE_STEP_MIN = 10
 
 
@@ -70,26 +71,85 @@ def target_detail(request, pk: int):
         "movers_form": is_manager(request.user, target.network_id)}, network=target.network)
 
 
+# One colour per band wherever it appears (the network's and a survey's), so a filter reads the
+# same across traces; the kind is told by the marker shape, never by colour alone.
+BAND_COLOURS = {"U": "#c792ea", "B": "#6fa8ff", "V": "#5fd39b", "R": "#ff8a80", "I": "#d46a6a",
+                "g": "#5fd39b", "r": "#ff8a80", "i": "#d46a6a", "z": "#b08968", "clear": "#c9d1df"}
+OTHER_COLOUR = "#c9d1df"
+SURVEY_MARKER = {"symbol": "diamond", "size": 9, "line": {"width": 1, "color": "#e6e9ef"}}  # light rim: apart from V
+LIMIT_MARKER = {"symbol": "triangle-down-open", "size": 9, "line": {"width": 1.5}}
+
+
+def band_colour(band: str) -> str:
+    """``V``, ``ztf-g``, ``sloan-r`` -> the colour of the band letter they end in."""
+    key = band.strip()
+    return BAND_COLOURS.get(key) or BAND_COLOURS.get(key.rsplit("-", 1)[-1][:1], OTHER_COLOUR)
+
+
+def network_traces(target: Target) -> list[dict]:
+    """The network's photometry per filter: calibrated (filled) and instrumental (open) traces."""
+    traces = []
+    for instrumental in (False, True):
+        kind = "instrumental" if instrumental else "calibrated"
+        curves = light_curve(target, max_points=LIGHT_CURVE_POINTS, instrumental=instrumental)
+        for filter_name, points in sorted(curves.items()):
+            colour = band_colour(filter_name)
+            traces.append({
+                "type": "scattergl" if len(points) > 1000 else "scatter", "mode": "markers",
+                "name": f"{filter_name} ({kind})", "legendgroup": "network",
+                "legendgrouptitle": {"text": "this network"},
+                "x": [p["t"].isoformat() for p in points], "y": [p["magnitude"] for p in points],
+                "error_y": {"type": "data", "array": [p["error"] or 0 for p in points], "visible": True,
+                            "thickness": 1, "color": colour},
+                "customdata": [p["n"] for p in points],
+                "hovertemplate": f"{filter_name} {kind}<br>%{{x}}<br>%{{y:.3f}} ± %{{error_y.array:.3f}} mag"
+                                 "<br>%{customdata} obs<extra></extra>",
+                "marker": {"symbol": "circle-open" if instrumental else "circle", "size": 6, "color": colour,
+                           "line": {"width": 1.5, "color": colour}}})
+    return traces
+
+
+def survey_traces(target: Target) -> list[dict]:
+    """The alerts' survey points (e.g. ZTF): detections as diamonds, upper limits as down-triangles.
+
+    Surveys publish calibrated magnitudes; an upper limit is the faintest the survey could have
+    seen, drawn at that magnitude and pointing fainter (down on the reversed axis).
+    """
+    traces = []
+    for key, points in sorted(survey_light_curve(target, LIGHT_CURVE_POINTS).items()):
+        source, band = key.split(":", 1)
+        colour = band_colour(band)
+        detections = [p for p in points if p["magnitude"] is not None]
+        limits = [p for p in points if p["magnitude"] is None and p["limiting_mag"] is not None]
+        common = {"type": "scatter", "mode": "markers", "legendgroup": "survey",
+                  "legendgrouptitle": {"text": "surveys (from alerts)"}}
+        if detections:
+            traces.append({
+                **common, "name": f"{band} ({source}, calibrated)",
+                "x": [p["observed_at"].isoformat() for p in detections], "y": [p["magnitude"] for p in detections],
+                "error_y": {"type": "data", "array": [p["magnitude_error"] or 0 for p in detections],
+                            "visible": True, "thickness": 1, "color": colour},
+                "hovertemplate": f"{source} {band}<br>%{{x}}<br>%{{y:.3f}} ± %{{error_y.array:.3f}} mag"
+                                 "<extra></extra>",
+                "marker": {**SURVEY_MARKER, "color": colour}})
+        if limits:
+            traces.append({
+                **common, "name": f"{band} ({source}, upper limit)",
+                "x": [p["observed_at"].isoformat() for p in limits], "y": [p["limiting_mag"] for p in limits],
+                "hovertemplate": f"{source} {band}<br>%{{x}}<br>not detected: fainter than %{{y:.2f}} mag"
+                                 "<extra></extra>",
+                "marker": {**LIMIT_MARKER, "color": colour, "line": {**LIMIT_MARKER["line"], "color": colour}}})
+    return traces
+
+
 @login_required
 @require_GET
 def target_lightcurve(request, pk: int):
-    """The light curve per filter, calibrated and instrumental as separate, labelled traces."""
+    """The light curve: the network's per filter (calibrated and instrumental apart) and the surveys'."""
     target = get_visible_or_404(Target.objects.all(), request.user, pk=pk)
-    traces = []
-    for instrumental in (False, True):
-        for filter_name, points in sorted(light_curve(target, max_points=LIGHT_CURVE_POINTS,
-                                                      instrumental=instrumental).items()):
-            errors = [p["error"] or 0 for p in points]
-            traces.append({
-                "type": "scattergl" if len(points) > 1000 else "scatter", "mode": "markers",
-                "name": f"{filter_name} ({'instrumental' if instrumental else 'calibrated'})",
-                "x": [p["t"].isoformat() for p in points], "y": [p["magnitude"] for p in points],
-                "error_y": {"type": "data", "array": errors, "visible": True, "thickness": 1},
-                "customdata": [p["n"] for p in points],
-                "hovertemplate": "%{x}<br>%{y:.3f} ± %{error_y.array:.3f} mag<br>%{customdata} obs<extra></extra>",
-                "marker": {"symbol": "circle-open" if instrumental else "circle", "size": 6}})
+    traces = network_traces(target) + survey_traces(target)
     layout = {"showlegend": True, "yaxis": {"autorange": "reversed", "title": {"text": "magnitude"}},
-              "xaxis": {"title": {"text": "time (UTC)"}}}
+              "xaxis": {"title": {"text": "time (UTC)"}}, "legend": {"groupclick": "toggleitem"}}
     return plot_response(traces, layout, points=sum(len(t["x"]) for t in traces))
 
 

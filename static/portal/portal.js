@@ -27,8 +27,9 @@
     if (points === 0) {
       el.classList.add("empty"); el.textContent = el.dataset.emptyText || "Nothing to plot yet."; return;
     }
-    window.Plotly.newPlot(el, figure.data, merge(DARK, figure.layout || {}),
-                          {responsive: true, displaylogo: false});
+    el.portalFigure = figure;
+    el.portalNarrow = isNarrow(el);
+    window.Plotly.newPlot(el, figure.data, layoutFor(el, figure), {responsive: true, displaylogo: false});
     el.dataset.drawn = "1";
     if (el.dataset.linkPoints) {  // points carrying a URL in customdata open it on click
       el.on("plotly_click", function (event) {
@@ -36,6 +37,41 @@
         if (typeof url === "string" && url.charAt(0) === "/") window.location.href = url;
       });
     }
+  }
+
+  function isNarrow(el) { return (el.clientWidth || window.innerWidth) < 600; }
+
+  // On a phone a long legend goes below the plot, one entry a line, and the figure grows to hold
+  // it (Plotly would otherwise squeeze it into a scrolling box over the axis title).
+  function layoutFor(el, figure) {
+    var layout = merge(DARK, figure.layout || {});
+    var entries = (figure.data || []).filter(function (t) {  // what Plotly lists: not heatmaps, not empty traces
+      return t.showlegend !== false && t.type !== "heatmap" && (t.x || []).length > 0;
+    });
+    el.style.minHeight = "";
+    if (!isNarrow(el) || entries.length < 3 || layout.showlegend === false) return layout;
+    var groups = {};
+    entries.forEach(function (t) { if (t.legendgroup) groups[t.legendgroup] = true; });
+    var legendPx = 21 * (entries.length + Object.keys(groups).length) + 14;
+    el.style.minHeight = (300 + legendPx) + "px";  // the box grows with the figure, never under the next block
+    return merge(layout, {height: 300 + legendPx, margin: {b: 64 + legendPx},
+                          legend: {orientation: "v", x: 0, xanchor: "left", y: 0, yref: "container",
+                                   yanchor: "bottom"}});
+  }
+
+  function relayoutOnWidth() {
+    var pending = null;
+    window.addEventListener("resize", function () {
+      clearTimeout(pending);
+      pending = setTimeout(function () {
+        document.querySelectorAll("[data-drawn]").forEach(function (el) {
+          if (el.portalFigure && isNarrow(el) !== el.portalNarrow) {
+            el.portalNarrow = isNarrow(el);
+            window.Plotly.react(el, el.portalFigure.data, layoutFor(el, el.portalFigure));
+          }
+        });
+      }, 120);
+    });
   }
 
   function inlineFigure(el) {
@@ -90,5 +126,5 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { plots(); lazy(); poll(); });
+  document.addEventListener("DOMContentLoaded", function () { plots(); lazy(); poll(); relayoutOnWidth(); });
 })();

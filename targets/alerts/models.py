@@ -143,10 +143,14 @@ class AlertFeed(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def health_line(self) -> str:
+    def status_line(self) -> str:
+        """Name, kind, state, last message and lag: facts of the feed, no network's data."""
         last = self.last_message_at.strftime("%Y-%m-%d %H:%M:%S UTC") if self.last_message_at else "never"
         lag = "?" if self.lag is None else str(self.lag)
+        return f"{self.name} [{self.kind} {self.source}] {self.status}: last message {last}, lag {lag}"
+
+    def health_line(self) -> str:
+        """`status_line` plus the counts and last error, which mix every network's traffic."""
         error = f" | last error: {self.last_error[:120]}" if self.last_error else ""
-        return (f"{self.name} [{self.kind} {self.source}] {self.status}: last message {last}, lag {lag}, "
-                f"{self.messages} messages, {self.alerts} alerts, {self.skipped} skipped, "
+        return (f"{self.status_line()}, {self.messages} messages, {self.alerts} alerts, {self.skipped} skipped, "
                 f"{self.restarts} restarts{error}")

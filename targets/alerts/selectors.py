@@ -8,11 +8,17 @@ from targets.alerts.models import AlertFeed, SurveyPhotometry
 from targets.models import Alert, Target
 
 
-def alert_health(network: Network) -> dict:
-    """For the portal: the network's alerts per status, and every feed's health line."""
+def alert_counts(network: Network) -> list[tuple[str, int]]:
+    """The network's alerts per status, e.g. ``[("new", 12), ("observed", 3)]``."""
     counts = (Alert.objects.filter(network=network).values("status").annotate(n=Count("id"))
               .order_by("status").values_list("status", "n"))
-    return {"alert_counts": [(status, n) for status, n in counts], "alert_feeds": list(AlertFeed.objects.all())}
+    return [(status, n) for status, n in counts]
+
+
+def feed_health_lines(*, full: bool) -> list[str]:
+    """Every alert feed's health. Feeds serve all the server's networks: ``full`` (counts and
+    last error, which mix every network's traffic) is for the server's staff only."""
+    return [feed.health_line() if full else feed.status_line() for feed in AlertFeed.objects.all()]
 
 
 def survey_light_curve(target: Target, max_points: int = 2000) -> dict[str, list[dict]]:

@@ -1,4 +1,4 @@
-"""Darkness at a site: the Sun's altitude from astropy against the Astronomical Almanac's own formula."""
+"""Darkness at a site: the Sun's altitude (the pipeline's ephemeris) against the Astronomical Almanac's formula."""
 from __future__ import annotations
 
 import math

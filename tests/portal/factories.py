@@ -2,13 +2,20 @@
 from __future__ import annotations
 
 import io
+import uuid
 from datetime import timedelta
 
 import numpy as np
+from astropy.time import Time
+from django.test import Client
 from django.utils import timezone
 from PIL import Image
 
+from observations.frames import Frame
+from observations.models import Observation
 from observations.storage import product_key, save_bytes
+from targets.alerts.models import SurveyPhotometry
+from targets.models import Target, name_key
 from tests.network.factories import build_world, make_observation
 from tests.observations.frame_factories import make_frame
 
@@ -56,3 +63,57 @@ def build_portal_world():
                              magnitude=-8.5, magnitude_error=0.02, photometry_method="instrumental")
         setattr(world, f"{prefix}_frame", make_previewed_frame(site, target))
     return world
+
+
+# (band, magnitude, error, limiting magnitude): two g detections, two g upper limits, one r detection.
+SURVEY_POINTS = [("ztf-g", 4.6, 0.05, None), ("ztf-g", 4.4, 0.06, None), ("ztf-g", None, None, 5.3),
+                 ("ztf-g", None, None, 5.6), ("ztf-r", 3.9, 0.04, None)]
+
+
+def add_survey_points(target, offset_mag: float = 0.0, prefix: str = "p") -> None:
+    """ZTF points of ``target`` over the last days, as alert ingestion stores them."""
+    now = timezone.now()
+    for i, (band, mag, err, limit) in enumerate(SURVEY_POINTS):
+        at = now - timedelta(days=6 - i, hours=3)
+        SurveyPhotometry.objects.create(
+            network=target.network, target=target, source="ZTF", point_id=f"{prefix}{i}", observed_at=at,
+            jd=Time(at).jd, band=band, magnitude=None if mag is None else mag + offset_mag, magnitude_error=err,
+            limiting_mag=limit)
+
+
+def build_big_world(n_targets: int, n_observations: int, on_one_target: int, n_frames: int):
+    """`build_world` plus a big network A, bulk-written: ``n_targets`` targets, ``n_observations``
+    observations every 7 minutes back from now (``on_one_target`` of them on ``a_target``), and
+    ``n_frames`` frames of ``a_target`` every 9 minutes (every 7th rejected, every 50th failed)."""
+    world = build_world()
+    rng = np.random.default_rng(7)
+    targets = Target.objects.bulk_create(
+        [Target(network=world.a, name=f"Star {i:05d}", name_key=name_key(f"Star {i:05d}"),
+                ra_deg=float(rng.uniform(0, 360)), dec_deg=float(np.degrees(np.arcsin(rng.uniform(-1, 1)))))
+         for i in range(n_targets)], batch_size=5000)
+    now = timezone.now()
+    busy = world.a_target
+    rows = []
+    for i in range(n_observations):
+        target = busy if i < on_one_target else targets[i % n_targets]
+        rows.append(Observation(observation_id=uuid.uuid4(), network=world.a, target=target, site=world.a_site,
+                                observed_at=now - timedelta(minutes=7 * i), exposure_sec=30, filter="V",
+                                magnitude=10 + 0.1 * np.sin(i / 50), magnitude_error=0.02,
+                                ra_deg=target.ra_deg, dec_deg=target.dec_deg))
+    Observation.objects.bulk_create(rows, batch_size=5000)
+    Frame.objects.bulk_create(
+        [Frame(network=world.a, site=world.a_site, target=busy, sha256=f"{i:064x}", size_bytes=1000,
+               storage_key=f"frames/x/{i}.fits", image_type="light", observed_at=now - timedelta(minutes=9 * i),
+               uploaded_at=now - timedelta(minutes=9 * i), filter="V", ra_deg=busy.ra_deg, dec_deg=busy.dec_deg,
+               fwhm_arcsec=2 + (i % 10) / 10, accepted=i % 7 != 0, quality_flags=[] if i % 7 else ["elongated"],
+               state="done" if i % 50 else "failed", state_reason="" if i % 50 else "solve: no stars",
+               photometry={"zero_point": 21.0 + (i % 5) / 10})
+         for i in range(n_frames)], batch_size=2500)
+    return world
+
+
+def client_for(user) -> Client:
+    """A test client logged in as ``user``."""
+    client = Client()
+    client.force_login(user)
+    return client

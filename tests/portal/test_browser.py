@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.portal.factories import build_portal_world
+from tests.portal.factories import SURVEY_POINTS, add_survey_points, build_portal_world
 
 CHROMIUM = os.environ.get("DATAS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -58,6 +58,7 @@ def browser():
 @pytest.fixture
 def participant():
     world = build_portal_world()
+    add_survey_points(world.a_target)
     world.a_observer.set_password(PASSWORD)
     world.a_observer.save()
     return world
@@ -70,7 +71,7 @@ def shoot(page, name: str) -> None:
     page.wait_for_timeout(150)
     page.screenshot(path=str(SCREENSHOTS / f"{name}-desktop.png"), full_page=True)
     page.set_viewport_size({"width": 420, "height": 900})
-    page.wait_for_timeout(300)  # Plotly relayouts on resize
+    page.wait_for_timeout(600)  # Plotly resizes, and moves long legends below the plot (debounced)
     page.screenshot(path=str(SCREENSHOTS / f"{name}-420.png"), full_page=True)
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 440, f"{name} is {width} px wide at 420 px"
@@ -131,8 +132,10 @@ def test_participant_journey_in_chromium(live_server, participant, browser):
     page.get_by_role("link", name="Delta Cephei").click()
     page.wait_for_selector("#lightcurve .scatterlayer .trace", timeout=30_000)
     points = page.locator("#lightcurve .scatterlayer .point").count()
-    assert points >= 40  # 30 calibrated + 10 instrumental
-    assert page.locator("#lightcurve .legendtext", has_text="instrumental").count() == 1
+    assert points >= 40 + len(SURVEY_POINTS)  # 30 calibrated + 10 instrumental + the survey's
+    legend = page.locator("#lightcurve .legendtext")
+    assert legend.filter(has_text="instrumental").count() == 1
+    assert legend.filter(has_text="upper limit").count() == 1 and legend.filter(has_text="ZTF, calibrated").count() == 2
     page.wait_for_selector("#altitude .main-svg")
     shoot(page, "07-target")
 
@@ -146,11 +149,20 @@ def test_participant_journey_in_chromium(live_server, participant, browser):
 
     page.goto(f"{live_server.url}/frames/")
     shoot(page, "09-frames")
+    page.goto(f"{live_server.url}/campaigns/")
+    shoot(page, "09b-campaigns")
     page.goto(f"{live_server.url}/campaigns/{world.a_campaign.pk}/")
     shoot(page, "10-campaign")
     page.goto(f"{live_server.url}/sites/{world.a_site.pk}/")
     page.wait_for_selector("#quality .main-svg")
     shoot(page, "11-site-with-data")
+
+    # The keyboard reaches the page: the skip link first, with a visible focus ring.
+    page.goto(f"{live_server.url}/targets/")
+    page.keyboard.press("Tab")
+    focused = page.evaluate("[document.activeElement.textContent.trim(), "
+                            "getComputedStyle(document.activeElement).outlineStyle]")
+    assert focused[0].lower().startswith("skip") and focused[1] != "none", focused
 
     outside = [url for url in requests if urlsplit(url).netloc != server and not url.startswith("data:")]
     assert not outside, f"requests left the server: {outside}"

@@ -8,20 +8,9 @@ from django.test import Client
 from network.models import Membership, Role
 from sites.models import Site, SiteKey
 from sites.services import KeyRejected, authenticate_site_key, record_heartbeat
-from tests.portal.factories import build_portal_world
+from tests.portal.factories import client_for
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world():
-    return build_portal_world()
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def own_pages(world, prefix="a") -> list[str]:

@@ -77,4 +77,6 @@ def test_portal_shows_alert_counts_and_feed_health(world):
     AlertFeed.objects.create(name="gcn-notices", kind="stream", source="gcn", lag=0)
     page = person_client(world.a_viewer).get("/").content.decode()
     assert "1 matched" in page and "ignored" not in page
+    assert "gcn-notices" not in page  # feed health is for the network's managers (tests/portal/test_dashboard.py)
+    page = person_client(world.a_manager).get("/").content.decode()
     assert "gcn-notices [stream gcn] idle: last message never, lag 0" in page
