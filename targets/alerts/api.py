@@ -124,23 +124,44 @@ class AlertRuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
         instance.delete()
 
 
-class AlertFeedSerializer(serializers.ModelSerializer):
-    health = serializers.CharField(source="health_line", read_only=True)
+class AlertFeedStatusSerializer(serializers.ModelSerializer):
+    """A feed's own facts (state, last message, lag): what a network's managers see."""
+
+    health = serializers.CharField(source="status_line", read_only=True)
 
     class Meta:
         model = AlertFeed
-        fields = ["name", "kind", "source", "status", "last_message_at", "lag", "messages", "alerts", "skipped",
-                  "restarts", "last_error", "updated_at", "health"]
+        fields = ["name", "kind", "source", "status", "last_message_at", "lag", "updated_at", "health"]
+        read_only_fields = fields
+
+
+class AlertFeedSerializer(AlertFeedStatusSerializer):
+    """Everything, counts and last error included, which mix every network's traffic: staff only."""
+
+    health = serializers.CharField(source="health_line", read_only=True)
+
+    class Meta(AlertFeedStatusSerializer.Meta):
+        fields = [*AlertFeedStatusSerializer.Meta.fields[:-2], "messages", "alerts", "skipped", "restarts",
+                  "last_error", "updated_at", "health"]
         read_only_fields = fields
 
 
 class AlertFeedViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
-    """Health of the alert streams and polls (last message, lag, counts, last error)."""
+    """Health of the alert streams and polls. Feeds serve every network, so their counts and last
+    error are for staff; a network's managers see each feed's state, last message and lag; other
+    members are refused (403)."""
 
     permission_classes = [NotForAgents]
     serializer_class = AlertFeedSerializer
     queryset = AlertFeed.objects.all()
     pagination_class = None
 
+    @extend_schema(responses=AlertFeedSerializer(many=True),
+                   description="Staff: every field. Managers: name, kind, source, status, last_message_at, lag, "
+                               "updated_at, health (the status line). Others: 403.")
     def list(self, request, *args, **kwargs):
-        return Response(AlertFeedSerializer(self.get_queryset(), many=True).data)
+        if request.user.is_staff:
+            return Response(AlertFeedSerializer(self.get_queryset(), many=True).data)
+        if not scoped_networks(request, MANAGING_ROLES).exists():
+            raise PermissionDenied("alert feeds' health is for network managers and staff")
+        return Response(AlertFeedStatusSerializer(self.get_queryset(), many=True).data)

@@ -56,8 +56,19 @@ def test_alert_list_filters_and_feed_health(world):
     assert client.get("/api/v1/alerts", {"since": "not a date"}).status_code == 400
     assert len(client.get("/api/v1/alerts", {"since": "2000-01-01T00:00:00Z"}).json()["results"]) == 3
     AlertFeed.objects.create(name="ztf-fink", kind="stream", source="ztf", messages=10, alerts=9, skipped=1, lag=3)
-    [feed] = client.get("/api/v1/alert-feeds").json()
-    assert feed["lag"] == 3 and feed["health"].startswith("ztf-fink [stream ztf] idle: last message never, lag 3")
+    assert client.get("/api/v1/alert-feeds").status_code == 403  # a viewer: the feeds serve every network
+    [feed] = person_client(world.a_manager).get("/api/v1/alert-feeds").json()
+    assert feed["lag"] == 3 and feed["health"] == "ztf-fink [stream ztf] idle: last message never, lag 3"
+    assert "messages" not in feed and "last_error" not in feed
+
+
+def test_staff_see_the_feeds_counts_and_errors(world):
+    from django.contrib.auth import get_user_model
+    staff = get_user_model().objects.create_user("ops", is_staff=True)
+    AlertFeed.objects.create(name="ztf-fink", kind="stream", source="ztf", messages=10, alerts=9, skipped=1,
+                             last_error="timeout")
+    [feed] = person_client(staff).get("/api/v1/alert-feeds").json()
+    assert feed["messages"] == 10 and "last error: timeout" in feed["health"]
 
 
 def test_admin_pages_for_rules_and_feeds(world, client):
