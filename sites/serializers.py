@@ -11,7 +11,7 @@ class SiteSerializer(serializers.ModelSerializer):
     network = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     owner = serializers.CharField(source="owner.username", read_only=True)
     is_online = serializers.BooleanField(read_only=True)
-    pixel_scale_arcsec = serializers.FloatField(read_only=True)
+    pixel_scale_arcsec = serializers.FloatField(read_only=True, allow_null=True)
 
     class Meta:
         model = Site
