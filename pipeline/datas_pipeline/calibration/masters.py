@@ -28,7 +28,7 @@ from tqdm import tqdm
 from datas_pipeline.errors import PipelineError
 from datas_pipeline.io.fits import Frame, read_frame, write_frame
 from datas_pipeline.io.headers import FrameHeader, normalise_header
-from datas_pipeline.robust import MAD_TO_SIGMA
+from datas_pipeline.robust import MAD_TO_SIGMA, median
 
 MasterKind = Literal["bias", "dark", "flat"]
 FrameSource = Frame | str | Path
@@ -99,8 +99,17 @@ class Master:
     path: Path | None = None
     info: FrameHeader = field(init=False)
 
+    _divisors: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         self.info = normalise_header(self.header)
+
+    def flat_divisor(self, floor: float) -> np.ndarray:
+        """This flat's response, NaN where it is below ``floor``: dividing a light by it
+        flat-fields the light and blanks what the flat cannot correct (made once per floor)."""
+        if floor not in self._divisors:
+            self._divisors[floor] = np.where(self.data >= floor, self.data, np.float32(np.nan)).astype(np.float32)
+        return self._divisors[floor]
 
     @property
     def exposure_s(self) -> float | None:
@@ -329,7 +338,7 @@ def build_master_flat(
         return remove_bias_and_dark(prepare_raw(frame.data, sections), frame, bias, dark)
 
     data, frames, rejected = _combine_frames(
-        sources, prepare, settings, scale=lambda a: 1.0 / float(np.median(a)), progress=progress
+        sources, prepare, settings, scale=lambda a: 1.0 / median(a), progress=progress
     )
     level = float(np.mean(data, dtype=np.float64))
     if not np.isfinite(level) or level <= 0:
@@ -398,9 +407,7 @@ def calibrate_frame(
     data = remove_bias_and_dark(prepare_raw(frame.data, sections), frame, bias, dark)
     header = frame.header.copy()
     if flat is not None:
-        response = _checked(flat, data, frame).data
-        usable = response >= flat_floor
-        data = np.where(usable, data / np.where(usable, response, 1.0), np.nan).astype(np.float32)
+        data = data / _checked(flat, data, frame).flat_divisor(flat_floor)
     for master in (bias, dark, flat):
         if master is not None:
             name = master.path.name if master.path else "in memory"
@@ -410,7 +417,7 @@ def calibrate_frame(
     for key in ("BIASSEC", "TRIMSEC", "DATASEC"):
         if sections is not None and key in header:
             header.remove(key)
-    return Frame(data=data.astype(np.float32), header=header, path=frame.path)
+    return Frame(data=np.asarray(data, dtype=np.float32), header=header, path=frame.path)
 
 
 def write_master(master: Master, path: str | Path, overwrite: bool = True) -> Path:
