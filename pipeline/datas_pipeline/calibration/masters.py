@@ -101,7 +101,7 @@ class Master:
     path: Path | None = None
     info: FrameHeader = field(init=False)
 
-    _divisors: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _derived: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.info = normalise_header(self.header)
@@ -109,9 +109,19 @@ class Master:
     def flat_divisor(self, floor: float) -> np.ndarray:
         """This flat's response, NaN where it is below ``floor``: dividing a light by it
         flat-fields the light and blanks what the flat cannot correct (made once per floor)."""
-        if floor not in self._divisors:
-            self._divisors[floor] = np.where(self.data >= floor, self.data, np.float32(np.nan)).astype(np.float32)
-        return self._divisors[floor]
+        key = ("divisor", floor)
+        if key not in self._derived:
+            self._derived[key] = np.where(self.data >= floor, self.data, np.float32(np.nan)).astype(np.float32)
+        return self._derived[key]
+
+    def scaled(self, factor: float) -> np.ndarray:
+        """This master times ``factor`` (float32), made once per factor: a dark for another exposure."""
+        if factor == 1.0:
+            return self.data
+        key = ("scaled", factor)
+        if key not in self._derived:
+            self._derived[key] = np.float32(factor) * self.data
+        return self._derived[key]
 
     @property
     def exposure_s(self) -> float | None:
@@ -405,10 +415,11 @@ def remove_bias_and_dark(data: np.ndarray, frame: Frame, bias: Master | None, da
         # A dark that includes the bias already removes it: subtracting a bias too would do it twice.
         bias = None
     if bias is not None:
-        out = out - _checked(bias, out, frame).data
+        out = out - _checked(bias, out, frame).data  # a new array: ``data`` is never changed
     if dark is not None:
         factor = dark_scale_factor(normalise_header(frame.header).exposure_s, dark)
-        out = out - np.float32(factor) * _checked(dark, out, frame).data
+        scaled = _checked(dark, out, frame).scaled(factor)
+        out = np.subtract(out, scaled, out=out) if bias is not None else out - scaled
     return out
 
 
