@@ -50,14 +50,14 @@ def test_every_column_is_bit_for_bit_the_serial_one(crowded, pool, noise):
     identical(serial, parallel)
 
 
-@pytest.mark.parametrize("fast", [False, True])
-def test_bands_on_workers_equal_bands_in_turn(tall, pool, monkeypatch, fast):
+@pytest.mark.parametrize(("fast", "noise"), [(False, "global"), (True, "map")])
+def test_bands_on_workers_equal_bands_in_turn(tall, pool, monkeypatch, fast, noise):
     monkeypatch.setattr("datas_pipeline.detection.extract.BAND_MIN_PIXELS", 1)
     assert bands.band_edges(tall.shape[0]) is not None and len(bands.band_edges(tall.shape[0])) == 4
     mask = np.zeros(tall.shape, dtype=bool)
     mask[1300:1400, 200:500] = True  # across the first cut
-    serial = extract_sources(tall, mask=mask, noise="global", fast=fast)
-    parallel = extract_sources(tall, mask=mask, noise="global", fast=fast, pool=pool)
+    serial = extract_sources(tall, mask=mask, noise=noise, fast=fast)
+    parallel = extract_sources(tall, mask=mask, noise=noise, fast=fast, pool=pool)
     assert len(serial) > 2500
     identical(serial, parallel)
 
