@@ -167,11 +167,14 @@ class FrameSet:
     def __len__(self) -> int:
         return len(self._arrays)
 
-    def rows(self, i: int, r0: int, r1: int) -> np.ndarray:
-        """Rows ``r0:r1`` of frame ``i`` as float32."""
-        if self._arrays[i] is not None:
-            return np.asarray(self._arrays[i][r0:r1], dtype=np.float32)
-        return np.asarray(self._hdus[i].section[r0:r1], dtype=np.float32)
+    def rows(self, i: int, r0: int, r1: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows ``r0:r1`` of frame ``i`` as float32, written into ``out`` when given (the
+        file's big-endian values are converted once, straight into it)."""
+        source = self._arrays[i] if self._arrays[i] is not None else self._hdus[i].section
+        if out is None:
+            return np.asarray(source[r0:r1], dtype=np.float32)
+        out[...] = source[r0:r1]
+        return out
 
     def sample(self, i: int, loaded: np.ndarray | None = None) -> np.ndarray:
         """A regular subsample of frame ``i`` (about 16k pixels), finite values only; taken
@@ -353,7 +356,7 @@ def stack_frames(
             whole = rows >= ny
 
             def load(i: int) -> None:
-                buffer[i] = frames.rows(i, 0, ny)
+                frames.rows(i, 0, ny, out=buffer[i])
 
             if whole:
                 list(pool.map(load, range(n)))
@@ -369,7 +372,7 @@ def stack_frames(
                 band = buffer[:, : r1 - r0]
                 for i, st in enumerate(stats):
                     if not whole:
-                        band[i] = frames.rows(i, r0, r1)
+                        frames.rows(i, r0, r1, out=band[i])
                     if st.a != 1.0:
                         band[i] *= np.float32(st.a)
                     if st.b != 0.0:
