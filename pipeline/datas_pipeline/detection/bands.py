@@ -39,7 +39,7 @@ import numpy as np
 # Rows of overlap on either side of a band: the largest object plus the filter's half-size
 # (objects larger than this send the frame back to serial detection).
 BAND_MARGIN = 192
-# Rows of a detection band (about: the frame is cut into equal bands of at most this many).
+# Most rows in a detection band: a taller frame is cut into equal bands of at most this many.
 BAND_ROWS = 2048
 # sep's row coordinates, shifted by a band's first row.
 _ROW_FIELDS = ("y", "ymin", "ymax", "ycpeak", "ypeak")

@@ -17,7 +17,14 @@ from typing import Literal
 import numpy as np
 import sep
 
-from datas_pipeline.detection.bands import SharedFrame, detect_frame, measure_in_parts, share, shared_empty
+from datas_pipeline.detection.bands import (
+    SharedFrame,
+    band_edges,
+    detect_frame,
+    measure_in_parts,
+    share,
+    shared_empty,
+)
 from datas_pipeline.detection.psf import cut_stamps, fit_moffat
 from datas_pipeline.errors import PipelineError
 from datas_pipeline.parallel import WorkerPool
@@ -249,8 +256,8 @@ def extract_sources(
             residual_ref, residual = shared_empty(shared, data.shape, np.float32)
             np.subtract(data, bkg.level, out=residual)
             frame = SharedFrame(residual_ref, share(shared, err), share(shared, mask))
-            objects, segmap, ids = detect_frame(pool.executor.map, frame, residual, err, mask, options,
-                                                shared_empty(shared, data.shape, np.int32))
+            segmap = shared_empty(shared, data.shape, np.int32) if band_edges(data.shape[0]) is not None else None
+            objects, segmap, ids = detect_frame(pool.executor.map, frame, residual, err, mask, options, segmap)
         else:
             residual = data - bkg.level
             frame = None
