@@ -92,13 +92,14 @@ def worker(tool: str, method: str, directory: Path, memory: str) -> dict:
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         return {"seconds": seconds, "internal_seconds": max(internal) if internal else None,
                 "peak_mb": peak, "baseline_mb": 0.0}
-    if tool == "ours":
+    if tool in ("ours", "ours-serial"):
         from datas_pipeline.stacking.combine import StackOptions, parse_memory, stack_frames, write_master
 
         baseline = rss_mb()
         start = time.perf_counter()
         result = stack_frames(paths, StackOptions(method=method, normalization="additive",
-                                                  memory=parse_memory(memory)))
+                                                  memory=parse_memory(memory)),
+                              threads=1 if tool == "ours-serial" else None)
         write_master(out, result, overwrite=True)
         seconds = time.perf_counter() - start
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -179,17 +180,19 @@ def main() -> None:
             print(line, flush=True)
             print(f"{'':>12}{agreement(directory, method)}", flush=True)
         if n <= args.skip_ccdproc_above:
-            cc_runs, ours_runs = [], []
+            cc_runs, ours_runs, serial_runs = [], [], []
             for _ in range(repeats):
                 cc_runs.append(measure("ccdproc", "sigma", directory, args.memory))
                 ours_runs.append(measure("ours", "sigma", directory, args.memory))
+                serial_runs.append(measure("ours-serial", "sigma", directory, args.memory))
             if any("error" in r for r in cc_runs):
                 print(f"   ccdproc: {cc_runs[0].get('error')}")
             else:
-                cc, ours = median_run(cc_runs), median_run(ours_runs)
+                cc, ours, serial = median_run(cc_runs), median_run(ours_runs), median_run(serial_runs)
                 print(f"   ccdproc sigma clip {cc['seconds']:.2f} s (peak +{cc['peak_mb'] - cc['baseline_mb']:.0f} MB)"
-                      f" vs ours sigma {ours['seconds']:.2f} s: ccdproc/ours {cc['seconds'] / ours['seconds']:.1f}x"
-                      f"  [median of {repeats}]", flush=True)
+                      f" vs ours sigma, threaded {ours['seconds']:.2f} s: ccdproc/ours "
+                      f"{cc['seconds'] / ours['seconds']:.1f}x; serial (1 thread) {serial['seconds']:.2f} s: "
+                      f"{cc['seconds'] / serial['seconds']:.1f}x  [median of {repeats}]", flush=True)
 
 
 def median_run(runs: list[dict]) -> dict:

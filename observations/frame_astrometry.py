@@ -2,8 +2,10 @@
 
 In order: a WCS the site already solved (``PLTSOLVD = T`` in the header); a WCS propagated
 from a solved frame of the same pointing (same site and set-up, pointing within a quarter
-of the field) through a gated star match, which takes milliseconds; a plate solve with
-solve-field, hinted with the header's pointing and the optics' pixel scale. The first solve
+of the field) through a gated star match, which takes milliseconds; a plate solve by the
+``auto`` solver (Tycho-2 matching around the header's pointing and the optics' pixel scale,
+then solve-field) within the CPU limit and the wall-clock backstop of
+:mod:`datas_pipeline.astrometry.limits`. The first solve
 of each pointing pays for the solver; every later frame of the pointing propagates.
 """
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import timedelta
 import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
+from datas_pipeline.astrometry.limits import wall_budget
 from datas_pipeline.detection.extract import extract_sources
 from datas_pipeline.errors import PipelineError, RegistrationError
 from datas_pipeline.io.headers import header_celestial_wcs
@@ -115,12 +118,17 @@ def find_reference(frame: Frame) -> Frame | None:
     return None
 
 
+def solve_wall_limit_s() -> float:
+    """The wall-clock limit of one plate solve (s): the solver module's backstop for the CPU limit."""
+    return wall_budget(settings.DATAS_SOLVE_CPU_LIMIT_S)
+
+
 def pointing_being_solved(frame: Frame) -> Frame | None:
     """An older frame of the same site, set-up and pointing that a worker is plate solving now."""
     ra, dec = frame.header.get("ra_deg"), frame.header.get("dec_deg")
     if ra is None or dec is None:
         return None
-    recent = timezone.now() - timedelta(seconds=2 * settings.DATAS_SOLVE_CPU_LIMIT_S + 30)
+    recent = timezone.now() - timedelta(seconds=solve_wall_limit_s())
     busy = Frame.objects.filter(network_id=frame.network_id, site_id=frame.site_id, width=frame.width,
                                 height=frame.height, state=FrameState.HEADER_READ, active_stage="solve",
                                 active_since__gte=recent, pk__lt=frame.pk).only("id", "header")
@@ -174,7 +182,8 @@ def solve_frame(frame: Frame, image: np.ndarray) -> tuple[dict, str]:
         scale = hint_scale_arcsec(frame)
         hints = SolveHints(ra_deg=frame.header.get("ra_deg"), dec_deg=frame.header.get("dec_deg"),
                            radius_deg=settings.DATAS_SOLVE_RADIUS_DEG, scale_arcsec=scale)
-        result = solve_image(image, hints, cpu_limit_s=settings.DATAS_SOLVE_CPU_LIMIT_S, sources=sources)
+        result = solve_image(image, hints, solver="auto", cpu_limit_s=settings.DATAS_SOLVE_CPU_LIMIT_S,
+                             timeout_s=solve_wall_limit_s(), sources=sources)
         if not result.solved:
             said = ", ".join(f"{k} {v:g}" for k, v in (("ra", hints.ra_deg), ("dec", hints.dec_deg),
                                                         ("scale", scale)) if v is not None) or "no hints"

@@ -168,9 +168,10 @@ def _safe(text: object) -> str:
 
 def build_masters(
     out: Path, bias_dir=None, darks_dir=None, flats_dir=None, settings: CombineSettings | None = None,
-    progress: bool = False,
+    progress: bool = False, threads: int | None = None,
 ) -> list[Master]:
-    """Masters from raw folders: one bias, a dark per exposure, a flat per filter (written to ``out``)."""
+    """Masters from raw folders: one bias, a dark per exposure, a flat per filter (written to
+    ``out``), each combined on ``threads`` threads (default: ``DATAS_WORKERS``, else the cores)."""
     masters: list[Master] = []
     settings = settings or CombineSettings()
 
@@ -180,12 +181,12 @@ def build_masters(
     biases, darks, flats = load(bias_dir, "bias frames"), load(darks_dir, "darks"), load(flats_dir, "flats")
     by_setup = _group(biases, _setup)
     for n, group in enumerate(by_setup.values()):
-        bias = build_master_bias(group, Sections.from_header(group[0].header), settings, progress)
+        bias = build_master_bias(group, Sections.from_header(group[0].header), settings, progress, threads)
         write_master(bias, out / f"master_bias{_suffix(n, len(by_setup))}.fits")
         masters.append(bias)
     for (setup, exposure), group in _group(darks, lambda f: (_setup(f), _info(f).exposure_s)).items():
         bias = next((m for m in masters if m.kind == "bias" and _setup(m) == setup), None)
-        dark = build_master_dark(group, bias, Sections.from_header(group[0].header), settings, progress)
+        dark = build_master_dark(group, bias, Sections.from_header(group[0].header), settings, progress, threads)
         write_master(dark, out / f"master_dark_{_safe(exposure)}s{_suffix(setup, None)}.fits")
         masters.append(dark)
     for (setup, filter_name), group in _group(flats, lambda f: (_setup(f), _info(f).filter)).items():
@@ -195,7 +196,8 @@ def build_masters(
         # Flat-darks of the flats' exposure first; otherwise a bias-subtracted dark, scaled.
         flat_dark = next((m for m in darks_here if m.exposure_s == exposure), None) or next(
             (m for m in darks_here if m.bias_subtracted), None)
-        flat = build_master_flat(group, bias, flat_dark, Sections.from_header(group[0].header), settings, progress)
+        flat = build_master_flat(group, bias, flat_dark, Sections.from_header(group[0].header), settings, progress,
+                                 threads)
         write_master(flat, out / f"master_flat_{_safe(filter_name)}{_suffix(setup, None)}.fits")
         masters.append(flat)
     return masters
@@ -209,15 +211,16 @@ def calibrate_folder(
 ) -> dict:
     """Build masters, pick the right ones for each light, calibrate, and report every choice.
 
-    Lights are calibrated on ``jobs`` processes (None: as :func:`grade_folder`); the files
-    written do not depend on it.
+    Masters are combined on ``jobs`` threads (None: ``DATAS_WORKERS``, else the cores) and
+    lights calibrated on ``jobs`` processes (None: as :func:`grade_folder`); the files written
+    do not depend on it.
     """
     from datas_pipeline.parallel import jobs_for_files, map_in_order, worker_context
 
     out = Path(out)
     lights = fits_files(lights_dir, "lights")
     out.mkdir(parents=True, exist_ok=True)
-    library = build_masters(out / "masters", bias_dir, darks_dir, flats_dir, progress=progress)
+    library = build_masters(out / "masters", bias_dir, darks_dir, flats_dir, progress=progress, threads=jobs)
     if masters_dir:
         library += load_master_library(masters_dir)
     if not library:

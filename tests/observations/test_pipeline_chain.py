@@ -150,3 +150,43 @@ def test_frames_of_a_pointing_wait_for_its_first_solve(world, frame_store):
     Frame.objects.filter(pk=ids[0]).update(active_stage="", active_since=None)
     assert run_stage(ids[0], "solve") == "done" and run_stage(ids[1], "solve") == "done"
     assert [Frame.objects.get(pk=i).wcs_source for i in ids] == ["solved", "propagated"]
+
+
+def test_the_solve_stage_uses_the_auto_solver_within_the_wall_budget(world, frame_store, monkeypatch):
+    from datetime import timedelta
+
+    from datas_pipeline.astrometry import solve as solve_module
+    from datas_pipeline.astrometry.limits import wall_budget
+    from django.conf import settings
+    from django.utils import timezone
+
+    from observations.frame_astrometry import SolveInProgress
+
+    calls = []
+    real = solve_module.solve_image
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(solve_module, "solve_image", spy)
+    monkeypatch.setattr(settings, "DATAS_SOLVE_CPU_LIMIT_S", 12.0)
+    ids = []
+    for i, shift in enumerate([(0.0, 0.0), (3.0, 2.0)]):
+        response = agent_client(world.a_key).post(
+            "/api/v1/frames", {"file": SimpleUploadedFile(f"w{i}.fits", sky_frame(i, shift_px=shift, seed=9).data)},
+            format="multipart")
+        ids.append(response.json()["id"])
+        assert run_stage(ids[-1], "header") == "done"
+    # A solve that started 150 s ago is still within its wall budget (170 s for 12 s of CPU;
+    # the old window was 2 x 12 + 30 = 54 s): the next frame of the pointing waits for it.
+    budget = wall_budget(12.0)
+    Frame.objects.filter(pk=ids[0]).update(active_stage="solve",
+                                           active_since=timezone.now() - timedelta(seconds=budget - 20))
+    with pytest.raises(SolveInProgress):
+        run_stage(ids[1], "solve")
+    Frame.objects.filter(pk=ids[0]).update(active_stage="", active_since=None)
+    assert run_stage(ids[0], "solve") == "done"
+    assert len(calls) == 1
+    assert calls[0]["solver"] == "auto" and calls[0]["cpu_limit_s"] == 12.0 and calls[0]["timeout_s"] == budget
+    assert Frame.objects.get(pk=ids[0]).wcs_source == "solved"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,8 @@ from tqdm import tqdm
 from datas_pipeline.errors import PipelineError
 from datas_pipeline.io.fits import Frame, read_frame, write_frame
 from datas_pipeline.io.headers import FrameHeader, normalise_header
-from datas_pipeline.robust import MAD_TO_SIGMA
+from datas_pipeline.parallel import resolve_jobs
+from datas_pipeline.robust import MAD_TO_SIGMA, median
 
 MasterKind = Literal["bias", "dark", "flat"]
 FrameSource = Frame | str | Path
@@ -99,8 +101,27 @@ class Master:
     path: Path | None = None
     info: FrameHeader = field(init=False)
 
+    _derived: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         self.info = normalise_header(self.header)
+
+    def flat_divisor(self, floor: float) -> np.ndarray:
+        """This flat's response, NaN where it is below ``floor``: dividing a light by it
+        flat-fields the light and blanks what the flat cannot correct (made once per floor)."""
+        key = ("divisor", floor)
+        if key not in self._derived:
+            self._derived[key] = np.where(self.data >= floor, self.data, np.float32(np.nan)).astype(np.float32)
+        return self._derived[key]
+
+    def scaled(self, factor: float) -> np.ndarray:
+        """This master times ``factor`` (float32), made once per factor: a dark for another exposure."""
+        if factor == 1.0:
+            return self.data
+        key = ("scaled", factor)
+        if key not in self._derived:
+            self._derived[key] = np.float32(factor) * self.data
+        return self._derived[key]
 
     @property
     def exposure_s(self) -> float | None:
@@ -183,43 +204,53 @@ def _stack_storage(n: int, shape: tuple[int, int], budget: int) -> Iterator[np.n
 
 
 def combine_stack(
-    stack: np.ndarray, settings: CombineSettings = CombineSettings(), progress: bool = False
+    stack: np.ndarray, settings: CombineSettings = CombineSettings(), progress: bool = False,
+    threads: int | None = None,
 ) -> tuple[np.ndarray, int]:
     """Sigma-clipped combination of an (n, ny, nx) stack along its first axis.
 
     Returns the combined float32 image and the number of rejected pixel values. Pixels that
     are NaN in a frame count as missing; a pixel rejected in every frame gets the median.
+    Row bands are combined on ``threads`` threads (default: ``DATAS_WORKERS``, else the
+    cores): bottleneck and numpy release the GIL, and each band is computed as serially.
     """
     n, ny, nx = stack.shape
     out = np.empty((ny, nx), dtype=np.float32)
-    rejected = 0
-    bands = range(0, ny, settings.band_rows)
-    for start in tqdm(bands, desc="combining", unit="band", disable=None if progress else True, leave=False):
-        rows = slice(start, min(start + settings.band_rows, ny))
-        band = np.array(stack[:, rows, :], dtype=np.float32)
-        before = np.isnan(band).sum()
-        for _ in range(settings.iterations if (settings.sigma_low or settings.sigma_high) else 0):
-            center = bn.nanmedian(band, axis=0) if settings.center == "median" else bn.nanmean(band, axis=0)
-            if settings.spread == "std":
-                spread = bn.nanstd(band, axis=0)
-            else:
-                spread = MAD_TO_SIGMA * bn.nanmedian(np.abs(band - center), axis=0)
-            deviation = band - center
-            reject = np.zeros(band.shape, dtype=bool)
-            if settings.sigma_low is not None:
-                reject |= deviation < -settings.sigma_low * spread
-            if settings.sigma_high is not None:
-                reject |= deviation > settings.sigma_high * spread
-            if not reject.any():
-                break
-            band[reject] = np.nan
-        rejected += int(np.isnan(band).sum() - before)
-        combined = bn.nanmedian(band, axis=0) if settings.method == "median" else bn.nanmean(band, axis=0)
-        empty = np.isnan(combined)
-        if empty.any():
-            combined[empty] = bn.nanmedian(np.array(stack[:, rows, :], dtype=np.float32), axis=0)[empty]
-        out[rows] = combined
+    starts = range(0, ny, settings.band_rows)
+    with ThreadPoolExecutor(resolve_jobs(threads)) as pool:
+        counts = pool.map(lambda start: _combine_band(stack, out, start, settings), starts)
+        rejected = sum(tqdm(counts, total=len(starts), desc="combining", unit="band",
+                            disable=None if progress else True, leave=False))
     return out, rejected
+
+
+def _combine_band(stack: np.ndarray, out: np.ndarray, start: int, settings: CombineSettings) -> int:
+    """Combine rows ``start:start + band_rows`` of ``stack`` into ``out``; the rejected count."""
+    rows = slice(start, min(start + settings.band_rows, stack.shape[1]))
+    band = np.array(stack[:, rows, :], dtype=np.float32)
+    before = np.isnan(band).sum()
+    for _ in range(settings.iterations if (settings.sigma_low or settings.sigma_high) else 0):
+        center = bn.nanmedian(band, axis=0) if settings.center == "median" else bn.nanmean(band, axis=0)
+        if settings.spread == "std":
+            spread = bn.nanstd(band, axis=0)
+        else:
+            spread = MAD_TO_SIGMA * bn.nanmedian(np.abs(band - center), axis=0)
+        deviation = band - center
+        reject = np.zeros(band.shape, dtype=bool)
+        if settings.sigma_low is not None:
+            reject |= deviation < -settings.sigma_low * spread
+        if settings.sigma_high is not None:
+            reject |= deviation > settings.sigma_high * spread
+        if not reject.any():
+            break
+        band[reject] = np.nan
+    rejected = int(np.isnan(band).sum() - before)
+    combined = bn.nanmedian(band, axis=0) if settings.method == "median" else bn.nanmean(band, axis=0)
+    empty = np.isnan(combined)
+    if empty.any():
+        combined[empty] = bn.nanmedian(np.array(stack[:, rows, :], dtype=np.float32), axis=0)[empty]
+    out[rows] = combined
+    return rejected
 
 
 def _combine_frames(
@@ -229,29 +260,36 @@ def _combine_frames(
     scale: Callable[[np.ndarray], float] | None = None,
     progress: bool = False,
     budget: int = MEMORY_BUDGET_BYTES,
+    threads: int | None = None,
 ) -> tuple[np.ndarray, list[Frame], int]:
+    """Read and prepare the frames into a stack (on ``threads`` threads: FITS reads and numpy
+    release the GIL) and combine it: the combined image, the frames (headers only after the
+    first) and the number of rejected values."""
     if not sources:
         raise CalibrationError("no frames to combine")
     first = _load(sources[0])
     first_data = prepare(first)
-    headers = [first]
-    with _stack_storage(len(sources), first_data.shape, budget) as stack:
-        for i, source in enumerate(tqdm(sources, desc="reading", unit="frame", disable=None if progress else True, leave=False)):
-            frame = first if i == 0 else _load(source)
-            data = first_data if i == 0 else prepare(frame)
-            if data.shape != first_data.shape:
-                name = frame.path or f"frame {i}"
-                raise CalibrationError(f"{name}: shape {data.shape} differs from the first frame's {first_data.shape}")
-            if scale is not None:
-                factor = scale(data)
-                if not np.isfinite(factor) or factor <= 0:
-                    raise CalibrationError(f"{frame.path or f'frame {i}'}: its median level is not positive, "
-                                           f"so it cannot be normalised (an unexposed flat?)")
-                data = data * np.float32(factor)
-            stack[i] = data
-            if i:
-                headers.append(Frame(np.empty(0), frame.header, frame.path))
-        combined, rejected = combine_stack(stack, settings, progress=progress)
+
+    def load(i: int) -> Frame:
+        frame = first if i == 0 else _load(sources[i])
+        data = first_data if i == 0 else prepare(frame)
+        if data.shape != first_data.shape:
+            name = frame.path or f"frame {i}"
+            raise CalibrationError(f"{name}: shape {data.shape} differs from the first frame's {first_data.shape}")
+        if scale is not None:
+            factor = scale(data)
+            if not np.isfinite(factor) or factor <= 0:
+                raise CalibrationError(f"{frame.path or f'frame {i}'}: its median level is not positive, "
+                                       f"so it cannot be normalised (an unexposed flat?)")
+            data = data * np.float32(factor)
+        stack[i] = data
+        return frame if i == 0 else Frame(np.empty(0), frame.header, frame.path)
+
+    with _stack_storage(len(sources), first_data.shape, budget) as stack, \
+            ThreadPoolExecutor(resolve_jobs(threads)) as pool:
+        headers = list(tqdm(pool.map(load, range(len(sources))), total=len(sources), desc="reading", unit="frame",
+                            disable=None if progress else True, leave=False))
+        combined, rejected = combine_stack(stack, settings, progress=progress, threads=threads)
     return combined, headers, rejected
 
 
@@ -282,16 +320,17 @@ def _master_header(kind: MasterKind, frames: list[Frame], settings: CombineSetti
 
 def build_master_bias(
     sources: Sequence[FrameSource], sections: Sections | None = None,
-    settings: CombineSettings = CombineSettings(), progress: bool = False,
+    settings: CombineSettings = CombineSettings(), progress: bool = False, threads: int | None = None,
 ) -> Master:
-    """Combine bias frames (ADU) into a master bias."""
-    data, frames, rejected = _combine_frames(sources, lambda f: prepare_raw(f.data, sections), settings, progress=progress)
+    """Combine bias frames (ADU) into a master bias (on ``threads`` threads, default: the cores)."""
+    data, frames, rejected = _combine_frames(sources, lambda f: prepare_raw(f.data, sections), settings,
+                                             progress=progress, threads=threads)
     return Master("bias", data, _master_header("bias", frames, settings, rejected))
 
 
 def build_master_dark(
     sources: Sequence[FrameSource], bias: Master | None = None, sections: Sections | None = None,
-    settings: CombineSettings = CombineSettings(), progress: bool = False,
+    settings: CombineSettings = CombineSettings(), progress: bool = False, threads: int | None = None,
 ) -> Master:
     """Combine darks into a master dark, bias-subtracted when ``bias`` is given.
 
@@ -306,7 +345,7 @@ def build_master_dark(
         data = prepare_raw(frame.data, sections)
         return data - _checked(bias, data, frame).data if bias is not None else data
 
-    data, frames, rejected = _combine_frames(sources, prepare, settings, progress=progress)
+    data, frames, rejected = _combine_frames(sources, prepare, settings, progress=progress, threads=threads)
     known = {e for e in exposures if e is not None}
     if len(known) > 1 and max(known) - min(known) > 1e-3 * max(known):
         raise CalibrationError(f"darks of different exposures cannot make one master: {sorted(known)} s")
@@ -318,6 +357,7 @@ def build_master_dark(
 def build_master_flat(
     sources: Sequence[FrameSource], bias: Master | None = None, dark: Master | None = None,
     sections: Sections | None = None, settings: CombineSettings = CombineSettings(), progress: bool = False,
+    threads: int | None = None,
 ) -> Master:
     """Combine flats into a master flat normalised to mean 1.
 
@@ -329,7 +369,7 @@ def build_master_flat(
         return remove_bias_and_dark(prepare_raw(frame.data, sections), frame, bias, dark)
 
     data, frames, rejected = _combine_frames(
-        sources, prepare, settings, scale=lambda a: 1.0 / float(np.median(a)), progress=progress
+        sources, prepare, settings, scale=lambda a: 1.0 / median(a), progress=progress, threads=threads
     )
     level = float(np.mean(data, dtype=np.float64))
     if not np.isfinite(level) or level <= 0:
@@ -375,10 +415,11 @@ def remove_bias_and_dark(data: np.ndarray, frame: Frame, bias: Master | None, da
         # A dark that includes the bias already removes it: subtracting a bias too would do it twice.
         bias = None
     if bias is not None:
-        out = out - _checked(bias, out, frame).data
+        out = out - _checked(bias, out, frame).data  # a new array: ``data`` is never changed
     if dark is not None:
         factor = dark_scale_factor(normalise_header(frame.header).exposure_s, dark)
-        out = out - np.float32(factor) * _checked(dark, out, frame).data
+        scaled = _checked(dark, out, frame).scaled(factor)
+        out = np.subtract(out, scaled, out=out) if bias is not None else out - scaled
     return out
 
 
@@ -398,9 +439,7 @@ def calibrate_frame(
     data = remove_bias_and_dark(prepare_raw(frame.data, sections), frame, bias, dark)
     header = frame.header.copy()
     if flat is not None:
-        response = _checked(flat, data, frame).data
-        usable = response >= flat_floor
-        data = np.where(usable, data / np.where(usable, response, 1.0), np.nan).astype(np.float32)
+        data = data / _checked(flat, data, frame).flat_divisor(flat_floor)
     for master in (bias, dark, flat):
         if master is not None:
             name = master.path.name if master.path else "in memory"
@@ -410,7 +449,7 @@ def calibrate_frame(
     for key in ("BIASSEC", "TRIMSEC", "DATASEC"):
         if sections is not None and key in header:
             header.remove(key)
-    return Frame(data=data.astype(np.float32), header=header, path=frame.path)
+    return Frame(data=np.asarray(data, dtype=np.float32), header=header, path=frame.path)
 
 
 def write_master(master: Master, path: str | Path, overwrite: bool = True) -> Path:

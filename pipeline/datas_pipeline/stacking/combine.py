@@ -167,16 +167,22 @@ class FrameSet:
     def __len__(self) -> int:
         return len(self._arrays)
 
-    def rows(self, i: int, r0: int, r1: int) -> np.ndarray:
-        """Rows ``r0:r1`` of frame ``i`` as float32."""
-        if self._arrays[i] is not None:
-            return np.asarray(self._arrays[i][r0:r1], dtype=np.float32)
-        return np.asarray(self._hdus[i].section[r0:r1], dtype=np.float32)
+    def rows(self, i: int, r0: int, r1: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows ``r0:r1`` of frame ``i`` as float32, written into ``out`` when given (the
+        file's big-endian values are converted once, straight into it)."""
+        source = self._arrays[i] if self._arrays[i] is not None else self._hdus[i].section
+        if out is None:
+            return np.asarray(source[r0:r1], dtype=np.float32)
+        out[...] = source[r0:r1]
+        return out
 
-    def sample(self, i: int) -> np.ndarray:
-        """A regular subsample of frame ``i`` (about 16k pixels), finite values only."""
+    def sample(self, i: int, loaded: np.ndarray | None = None) -> np.ndarray:
+        """A regular subsample of frame ``i`` (about 16k pixels), finite values only; taken
+        from ``loaded`` (the whole frame, already read) when given."""
         step = max(1, int(np.sqrt(self.shape[0] * self.shape[1] / _SAMPLE_PIXELS)))
-        if self._arrays[i] is not None:
+        if loaded is not None:
+            data = loaded[::step, ::step]
+        elif self._arrays[i] is not None:
             data = self._arrays[i][::step, ::step]
         else:
             data = self._hdus[i].section[::step][:, ::step]
@@ -205,11 +211,13 @@ def measure_fwhm(image: np.ndarray) -> float:
     return float(np.median(good["fwhm"])) if len(good) >= 3 else float("nan")
 
 
-def frame_statistics(frames: FrameSet, options: StackOptions, fwhm: Sequence[float] | None = None) -> list[FrameStats]:
-    """Location (median), scale (MAD as sigma), weights and normalisation for every frame."""
+def frame_statistics(frames: FrameSet, options: StackOptions, fwhm: Sequence[float] | None = None,
+                     loaded: np.ndarray | None = None) -> list[FrameStats]:
+    """Location (median), scale (MAD as sigma), weights and normalisation for every frame
+    (sampled from ``loaded``, the (n, ny, nx) frames, when they are already read)."""
     stats = []
     for i in range(len(frames)):
-        sample = frames.sample(i)
+        sample = frames.sample(i, None if loaded is None else loaded[i])
         if sample.size == 0:
             raise StackingError(f"{frames.names[i]} has no finite pixels")
         location, scale = median_sigma(sample)
@@ -338,23 +346,33 @@ def stack_frames(
     threads = threads or min(2, os.cpu_count() or 1)
     frames = FrameSet(sources)
     try:
-        stats = frame_statistics(frames, options, fwhm)
         ny, nx = frames.shape
         n = len(frames)
         rows, chunk = plan_bands(n, frames.shape, options.memory, threads)
-        image = np.empty((ny, nx), dtype=np.float32)
-        count = np.empty((ny, nx), dtype=np.int16)
-        low = np.empty((ny, nx), dtype=np.int16)
-        high = np.empty((ny, nx), dtype=np.int16)
-        weights = np.array([st.weight for st in stats], dtype=np.float32)
         buffer = np.empty((n, rows, nx), dtype=np.float32)
-        bands = 0
         with ThreadPoolExecutor(threads) as pool:
+            # Frames that fit in one band are read once (file reads and byte swaps release the
+            # GIL, so two threads read two files), and sampled for their statistics in memory.
+            whole = rows >= ny
+
+            def load(i: int) -> None:
+                frames.rows(i, 0, ny, out=buffer[i])
+
+            if whole:
+                list(pool.map(load, range(n)))
+            stats = frame_statistics(frames, options, fwhm, loaded=buffer if whole else None)
+            image = np.empty((ny, nx), dtype=np.float32)
+            count = np.empty((ny, nx), dtype=np.int16)
+            low = np.empty((ny, nx), dtype=np.int16)
+            high = np.empty((ny, nx), dtype=np.int16)
+            weights = np.array([st.weight for st in stats], dtype=np.float32)
+            bands = 0
             for r0 in range(0, ny, rows):
                 r1 = min(ny, r0 + rows)
                 band = buffer[:, : r1 - r0]
                 for i, st in enumerate(stats):
-                    band[i] = frames.rows(i, r0, r1)
+                    if not whole:
+                        frames.rows(i, r0, r1, out=band[i])
                     if st.a != 1.0:
                         band[i] *= np.float32(st.a)
                     if st.b != 0.0:
