@@ -10,7 +10,7 @@ AGENTS ?= 3
 EMBEDDED := env -u DATABASE_URL -u REDIS_URL
 
 # `make serve`: gunicorn workers (default two per core plus one).
-WORKERS ?= $(shell echo $$(( $$(nproc) * 2 + 1 )))
+WORKERS ?= $(if $(filter gunicorn,$(SERVER)),$(shell echo $$(( $$(nproc) * 2 + 1 ))),$(shell nproc))
 
 .PHONY: help venv run run-portal serve demo test test-postgres test-sqlite lint wheels bench clean
 

@@ -32,6 +32,8 @@ have indiserver || missing+=(indi-bin)
 have faketime || missing+=(faketime)
 # Debian's Chromium: the portal's browser tests drive it with Playwright (never `playwright install`).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# wrk: bench/api_load.py drives the API with it from loopback.
+have wrk || missing+=(wrk)
 # dbus-python (under pyindi-client) builds from source against these.
 for pkg in libdbus-1-dev libglib2.0-dev pkg-config; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

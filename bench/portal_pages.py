@@ -8,7 +8,7 @@ the implementations the portal had before (copies kept here): the light curve bi
 Python over every row, and the data-quality summary decoding each frame's JSON in Python.
 Goal: the dashboard and the 20,000-point light curve under 300 ms each.
 
-    python bench/portal.py [--repeats 5]
+    python bench/portal_pages.py [--repeats 5]
 """
 from __future__ import annotations
 
