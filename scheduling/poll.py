@@ -38,7 +38,7 @@ from scheduling.passes import (
     stale_reason,
 )
 from scheduling.ranking import ranked_targets, served_row
-from sites.services import SiteState, key_record_key, site_state_key
+from sites.services import SiteState, key_record_key, site_state_key, touch_key
 
 # The ranked list's query: how many rows (RankingQuerySerializer's bounds and default).
 DEFAULT_COUNT, MAX_COUNT = 20, 500
@@ -176,10 +176,13 @@ def fast_poll(request) -> HttpResponse | None:
         names += [site_state_key(known[0]), *poll_keys(*known, count, priority_min)]
     found = cache.get_many(names)
     record = found.get(names[0])
-    if record is None or block in found or not record.matches(presented) or record.needs_touch(time.time()):
+    if record is None or block in found or not record.matches(presented):
         return None
     if site_id not in (None, record.site_id):
         return None
+    now = time.time()
+    if record.needs_touch(now):  # once a minute per key: last_used_at, as the full authentication writes it
+        record = touch_key(record, now)
     if known is None:
         if len(_KEY_SITES) >= _KEY_SITES_MAX:
             _KEY_SITES.clear()

@@ -1,8 +1,8 @@
 """Site keys and heartbeats: the state changes of a site, in one place."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
@@ -66,7 +66,7 @@ def revoke_site_key(key: SiteKey) -> None:
 # agent's poll needs no query: a key's record for at most KEY_CACHE_S, dropped at once when it is
 # revoked or its site or network is deactivated (forget_site_keys); a site's state rewritten on
 # every save (a heartbeat included).
-KEY_CACHE_S = 60
+KEY_CACHE_S = 300
 SITE_STATE_CACHE_S = 300
 
 
@@ -119,14 +119,19 @@ class SiteState:
                    site.weather_status, site.weather_reported_at)
 
 
-def cached_site_state(site_id: int) -> SiteState | None:
-    return cache.get(site_state_key(site_id))
-
-
 def remember_site_state(site: Site) -> SiteState:
     state = SiteState.of(site)
     cache.set(site_state_key(site.pk), state, timeout=SITE_STATE_CACHE_S)
     return state
+
+
+def touch_key(record: KeyRecord, now_unix: float) -> KeyRecord:
+    """Write the key's ``last_used_at`` (one UPDATE) and keep the record's copy of it in step."""
+    now = datetime.fromtimestamp(now_unix, UTC)
+    SiteKey.objects.filter(pk=record.key_id).update(last_used_at=now)
+    touched = replace(record, last_used_unix=now_unix)
+    cache.set(key_record_key(record.lookup), touched, timeout=KEY_CACHE_S)
+    return touched
 
 
 def forget_site_keys(site_ids: list[int] | None = None, network_ids: list[int] | None = None) -> None:

@@ -1,11 +1,16 @@
 """The agent's poll from the cache (scheduling.poll): the same answer as the full view, no query,
 and every refusal (revoked key, deactivated site, spent budget) still immediate."""
+from dataclasses import replace
+from datetime import timedelta
+
 import pytest
+from django.core.cache import cache
+from django.utils import timezone
 
 from network.models import Network
 from scheduling.passes import run_network_pass
 from sites.models import SiteKey
-from sites.services import record_heartbeat, revoke_site_key
+from sites.services import key_record_key, record_heartbeat, revoke_site_key
 from tests.network.api_helpers import agent_client
 from tests.network.factories import build_world, make_observation, make_target
 from tests.scheduling.helpers import NIGHT, clear_skies
@@ -97,3 +102,19 @@ def test_the_budget_holds_on_the_fast_path(world, settings):
     assert codes == [200] * 6 + [429] * 3
     refused = client.get(TARGETS)
     assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+
+
+def test_the_fast_poll_keeps_last_used_at_to_the_minute(world, django_assert_num_queries):
+    client = agent_client(world.a_key)
+    polled_twice(client)
+    key = SiteKey.objects.get(site=world.a_site)
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    SiteKey.objects.filter(pk=key.pk).update(last_used_at=an_hour_ago)
+    record = cache.get(key_record_key(key.lookup))
+    cache.set(key_record_key(key.lookup), replace(record, last_used_unix=an_hour_ago.timestamp()))
+    with django_assert_num_queries(1):  # the UPDATE, nothing else
+        assert client.get(TARGETS).status_code == 200
+    key.refresh_from_db()
+    assert timezone.now() - key.last_used_at < timedelta(seconds=30)
+    with django_assert_num_queries(0):
+        assert client.get(TARGETS).status_code == 200
