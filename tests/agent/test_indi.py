@@ -128,5 +128,7 @@ def test_agent_night_with_indi(indiserver, tmp_path):
     # assume 1 e-/ADU (datas_pipeline.io.headers.electrons_per_adu). Taken as e-/ADU, 90 would
     # inflate the S/N about ninefold.
     assert record["fits_header"]["GAIN"] == 90.0 and record["fits_header"].get("EGAIN") is None
-    assert 10 < photometry["snr"] < 40
+    # The simulator's noise is drawn anew each run: its star's S/N scatters about 10-15 (one CI run
+    # measured 10.0). Ninefold inflated would be ~100, ninefold deflated ~1.
+    assert 5 < photometry["snr"] < 40
     assert photometry["method"] == "instrumental"
