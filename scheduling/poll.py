@@ -95,8 +95,10 @@ def serve_list(site: SiteState, count: int, priority_min: float | None = None, c
         request_pass(site.network_id)
         found = cache.get_many(names)
         fingerprint, _ = _fingerprint(site, found)
+    # Only the plain list is kept ready: a client inventing priority_min values must not grow the cache.
+    cacheable = campaign is None and priority_min is None
     ready = found.get(names[-1])
-    if campaign is None and fingerprint is not None and ready and ready["fingerprint"] == fingerprint:
+    if cacheable and fingerprint is not None and ready and ready["fingerprint"] == fingerprint:
         return Served(ready["etag"], ready["body"])
     ranked = ranked_targets(site, count, priority_min, campaign)
     etag = f'"{ranked.etag}-{count}-{priority_min}-{campaign.pk if campaign else None}"' if ranked.etag else ""
@@ -105,7 +107,7 @@ def serve_list(site: SiteState, count: int, priority_min: float | None = None, c
         "valid_until": ranked.valid_until, "last_changed": ranked.last_changed, "stale": ranked.stale,
         "reason": ranked.reason, "weather": weather_note(site),
         "targets": [served_row(rank, item) for rank, item in enumerate(ranked.targets, start=1)]})
-    if campaign is None:
+    if cacheable:
         # The fingerprint read before building: if something moved meanwhile, the next poll rebuilds.
         fingerprint = fingerprint or _fingerprint(site, cache.get_many(names[:-1]))[0]
         if fingerprint is not None:
