@@ -23,7 +23,8 @@ help:
 	@echo "make lint   ruff and the import-linter layering contracts (.importlinter)"
 	@echo "make wheels the datas-pipeline and datas-agent wheels into dist/ (no Django in either)"
 
-$(VENV)/.installed: requirements.txt pipeline/pyproject.toml agent/pyproject.toml
+$(VENV)/.installed: requirements.txt pipeline/pyproject.toml pipeline/setup.py pipeline/datas_pipeline/kernels.pyx \
+		pipeline/datas_pipeline/kernels_network.h agent/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements.txt

@@ -68,12 +68,17 @@ def test_wheels_install_into_a_clean_venv_without_django(tmp_path):
     assert not any(n.startswith(("datas_pipeline/", "pipeline/")) for n in agent_names)  # a dependency, not a copy
     pipeline_names = zipfile.ZipFile(pipeline_wheel).namelist()
     assert {"datas_pipeline/sky/visibility.py", "datas_pipeline/cli/main.py"} <= set(pipeline_names)
+    # The compiled kernels, without their build inputs.
+    assert any(n.startswith("datas_pipeline/kernels.") and n.endswith((".so", ".pyd")) for n in pipeline_names)
+    assert not any(n.endswith((".pyx", ".c", ".h")) for n in pipeline_names)
 
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python, bin_dir = env_dir / "bin" / "python", env_dir / "bin"
+    # Without the caller's PYTHONPATH, which may hold the checkout's editable datas_pipeline.
+    install_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     install = subprocess.run([str(python), "-m", "pip", "install", "-q", str(pipeline_wheel), str(agent_wheel)],
-                             capture_output=True, text=True, timeout=900)
+                             capture_output=True, text=True, timeout=900, env=install_env)
     assert install.returncode == 0, install.stderr[-3000:]
     frozen = subprocess.run([str(python), "-m", "pip", "freeze"], capture_output=True, text=True).stdout.lower()
     assert "django" not in frozen and "celery" not in frozen

@@ -3,8 +3,8 @@
 The arithmetic is ccdproc's (checked against it to 1e-5 on a real SAAO frame in
 tests/pipeline/test_calibration.py), organised for speed: frames are prepared one at a time
 into an (n, ny, nx) float32 stack (on disk through a memory map when it would not fit the
-memory budget) and combined in row bands with bottleneck's NaN-aware reductions, so each
-file is read once, unlike ccdproc.combine's chunking which re-reads every file per chunk.
+memory budget) and combined in row bands by a compiled kernel (datas_pipeline.kernels) on
+the caller's threads, so each file is read once, unlike ccdproc.combine's chunking which re-reads every file per chunk.
 
 Conventions: pixel values in ADU; exposure in seconds; a master dark is stored with the
 bias removed (``BIASSUB = T``) whenever a master bias was given, so it can be scaled to any
@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import bottleneck as bn
 import numpy as np
 from astropy.io import fits
 from tqdm import tqdm
 
+from datas_pipeline import kernels
 from datas_pipeline.errors import PipelineError
 from datas_pipeline.io.fits import Frame, read_frame, write_frame
 from datas_pipeline.io.headers import FrameHeader, normalise_header
@@ -211,46 +211,25 @@ def combine_stack(
 
     Returns the combined float32 image and the number of rejected pixel values. Pixels that
     are NaN in a frame count as missing; a pixel rejected in every frame gets the median.
-    Row bands are combined on ``threads`` threads (default: ``DATAS_WORKERS``, else the
-    cores): bottleneck and numpy release the GIL, and each band is computed as serially.
+    Row bands are combined by the compiled kernel (:func:`datas_pipeline.kernels.master_clip`)
+    on ``threads`` threads (default: ``DATAS_WORKERS``, else the cores); it releases the GIL,
+    and each band is computed as serially.
     """
     n, ny, nx = stack.shape
-    out = np.empty((ny, nx), dtype=np.float32)
-    starts = range(0, ny, settings.band_rows)
+    values = np.asarray(stack, dtype=np.float32).reshape(n, ny * nx)
+    out = np.empty(ny * nx, dtype=np.float32)
+    clip = bool(settings.sigma_low or settings.sigma_high)
+    arguments = (kernels.network_array(n), settings.center == "median", settings.spread == "mad_std",
+                 settings.sigma_low is not None, float(settings.sigma_low or 0.0),
+                 settings.sigma_high is not None, float(settings.sigma_high or 0.0),
+                 settings.iterations if clip else 0, settings.method == "median", MAD_TO_SIGMA, out)
+    step = settings.band_rows * nx
+    starts = range(0, ny * nx, step)
     with ThreadPoolExecutor(resolve_jobs(threads)) as pool:
-        counts = pool.map(lambda start: _combine_band(stack, out, start, settings), starts)
+        counts = pool.map(lambda c0: kernels.master_clip(values, c0, min(c0 + step, ny * nx), *arguments), starts)
         rejected = sum(tqdm(counts, total=len(starts), desc="combining", unit="band",
                             disable=None if progress else True, leave=False))
-    return out, rejected
-
-
-def _combine_band(stack: np.ndarray, out: np.ndarray, start: int, settings: CombineSettings) -> int:
-    """Combine rows ``start:start + band_rows`` of ``stack`` into ``out``; the rejected count."""
-    rows = slice(start, min(start + settings.band_rows, stack.shape[1]))
-    band = np.array(stack[:, rows, :], dtype=np.float32)
-    before = np.isnan(band).sum()
-    for _ in range(settings.iterations if (settings.sigma_low or settings.sigma_high) else 0):
-        center = bn.nanmedian(band, axis=0) if settings.center == "median" else bn.nanmean(band, axis=0)
-        if settings.spread == "std":
-            spread = bn.nanstd(band, axis=0)
-        else:
-            spread = MAD_TO_SIGMA * bn.nanmedian(np.abs(band - center), axis=0)
-        deviation = band - center
-        reject = np.zeros(band.shape, dtype=bool)
-        if settings.sigma_low is not None:
-            reject |= deviation < -settings.sigma_low * spread
-        if settings.sigma_high is not None:
-            reject |= deviation > settings.sigma_high * spread
-        if not reject.any():
-            break
-        band[reject] = np.nan
-    rejected = int(np.isnan(band).sum() - before)
-    combined = bn.nanmedian(band, axis=0) if settings.method == "median" else bn.nanmean(band, axis=0)
-    empty = np.isnan(combined)
-    if empty.any():
-        combined[empty] = bn.nanmedian(np.array(stack[:, rows, :], dtype=np.float32), axis=0)[empty]
-    out[rows] = combined
-    return rejected
+    return out.reshape(ny, nx), int(rejected)
 
 
 def _combine_frames(

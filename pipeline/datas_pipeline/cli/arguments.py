@@ -47,8 +47,8 @@ def positive_int(text: str) -> int:
 
 
 def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
-    """``--jobs N``: worker processes for a batch command (default: DATAS_WORKERS, else the
-    cores for batches large enough to repay starting them)."""
+    """``--jobs N``: workers (processes, or threads where the work releases the GIL) for a
+    batch command (default: DATAS_WORKERS, else the cores for batches large enough to repay them)."""
     parser.add_argument("--jobs", "-j", type=positive_int, default=None,
-                        help="worker processes (default: the DATAS_WORKERS setting, else the number of cores "
+                        help="workers (default: the DATAS_WORKERS setting, else the number of cores "
                              "for batches of 256 MB and more); the results do not depend on it")

@@ -24,7 +24,7 @@ from astropy.io import fits
 from datas_pipeline.errors import FrameReadError, StackingError
 from datas_pipeline.io.fits import STRUCTURAL_KEYWORDS, merged_header, select_image_hdu
 from datas_pipeline.robust import median_sigma
-from datas_pipeline.stacking.rejection import METHODS, combine_block
+from datas_pipeline.stacking.rejection import METHODS, combine_columns
 
 # Matching both level and dispersion has one affine solution, so "multiplicative with
 # scaling" would be the same map as additive_scale; it is not offered twice.
@@ -381,11 +381,8 @@ def stack_frames(
                 outputs = [a[r0:r1].reshape(-1) for a in (image, count, low, high)]
 
                 def work(c0, flat=flat, outputs=outputs):
-                    c1 = min(c0 + chunk, flat.shape[1])
-                    parts = combine_block(flat[:, c0:c1], weights, options.method, options.low,
-                                          options.high, options.max_iterations)
-                    for out, part in zip(outputs, parts, strict=True):
-                        out[c0:c1] = part
+                    combine_columns(flat, c0, min(c0 + chunk, flat.shape[1]), weights, options.method, options.low,
+                                    options.high, options.max_iterations, outputs)
 
                 list(pool.map(work, range(0, flat.shape[1], chunk)))
                 bands += 1

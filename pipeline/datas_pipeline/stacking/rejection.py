@@ -4,40 +4,25 @@ Every function takes ``values`` of shape (N frames, P pixels), float32, NaN wher
 does not cover a pixel, and per-frame ``weights`` (N,). It returns the combined pixels, the
 number of frames used, and the numbers rejected low and high.
 
-The speed comes from sorting each pixel's N values once, with a sorting network
-(vectorised min/max over whole rows of pixels, ~4x faster than ``np.sort`` along the
-frame axis for 25 frames). A symmetric clip around the median keeps a contiguous window of
-the sorted values, so each clipping iteration needs only the window's median (a gather)
-and its mean and variance (differences of prefix sums) instead of a pass over the stack.
-The survivors are then averaged, weighted, from the unsorted values by value thresholds,
-which is exactly Siril's rule ``|v - median| <= k sigma``.
+Sigma and winsorized clipping, the methods stacks are made with, run in the compiled
+kernel :func:`datas_pipeline.kernels.siril_clip`. The other methods are numpy: each
+pixel's N values are sorted once with a sorting network (vectorised min/max over whole
+rows of pixels, ~4x faster than ``np.sort`` along the frame axis for 25 frames); a
+rejection keeps a contiguous window of the sorted values, whose median is a gather and
+whose mean and variance are differences of prefix sums. The survivors are then averaged,
+weighted, from the unsorted values by value thresholds, which is exactly Siril's rule.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
+
+from datas_pipeline import kernels
+from datas_pipeline.kernels import sorting_network
 
 METHODS = ("mean", "median", "sigma", "winsorized", "percentile", "minmax", "linear", "gesd")
 _NETWORK_LIMIT = 96   # above this many frames a comparison sort beats the network
-_MIN_KEPT = 4         # Siril stops rejecting when four values would remain
-
-
-@lru_cache(maxsize=64)
-def sorting_network(n: int) -> tuple[tuple[int, int], ...]:
-    """Batcher's odd-even merge sort comparators for ``n`` inputs (any n)."""
-    pairs = []
-    p = 1
-    while p < n:
-        k = p
-        while k >= 1:
-            for j in range(k % p, n - k, 2 * k):
-                for i in range(min(k, n - j - k)):
-                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
-                        pairs.append((i + j, i + j + k))
-            k //= 2
-        p *= 2
-    return tuple(pairs)
+# Methods clipped by the compiled kernel (datas_pipeline.kernels.siril_clip).
+COMPILED_METHODS = ("sigma", "winsorized")
 
 
 def sort_stack(values: np.ndarray, has_blanks: bool = True) -> np.ndarray:
@@ -140,7 +125,7 @@ class _Window:
         return np.sqrt(np.maximum(var, 0.0))
 
     def clip(self, idx: np.ndarray, centre: np.ndarray, sigma: np.ndarray, k_low: float, k_high: float,
-             min_kept: int = _MIN_KEPT) -> np.ndarray:
+             min_kept: int) -> np.ndarray:
         """Shrink windows to ``centre - k_low sigma <= v <= centre + k_high sigma``; return which changed."""
         old_lo, old_hi = self.lo[idx], self.hi[idx]
         lo = _walk(self, old_lo, old_hi, centre - k_low * sigma, idx, upward=True)
@@ -169,40 +154,22 @@ def _walk(w: _Window, pos: np.ndarray, limit: np.ndarray, threshold: np.ndarray,
     return pos
 
 
-def _winsorized_sigma(w: _Window, idx: np.ndarray, centre: np.ndarray, max_iterations: int = 50) -> np.ndarray:
-    """Siril's winsorised sigma: clamp to centre +- 1.5 sigma, sigma = 1.134 std, until stable.
+def combine_columns(values: np.ndarray, c0: int, c1: int, weights: np.ndarray, method: str, k_low: float,
+                    k_high: float, max_iterations: int, outputs: tuple[np.ndarray, ...]) -> None:
+    """Combine the pixels ``c0:c1`` of an (N, P) float32 stack (rows contiguous) into ``outputs``
+    (combined, count, rejected_low, rejected_high, each (P,)), as :func:`combine_block`.
 
-    Clamping already clamped values only narrows the range, so the first unclamped value
-    (``ia``) and the end of the unclamped run (``ib``) only move inwards, a step at a time.
+    Threads may share one stack and one set of outputs by pixel ranges: the compiled
+    kernels release the GIL, and the numpy methods work on their own block.
     """
-    sigma = w.std(idx)
-    low = np.full_like(sigma, -np.inf)
-    high = np.full_like(sigma, np.inf)
-    lo_all, hi_all = w.lo[idx], w.hi[idx]
-    ia_all, ib_all = lo_all.copy(), hi_all.copy()
-    n_all = (hi_all - lo_all).astype(np.float32)
-    active = np.flatnonzero(n_all > 1)
-    for _ in range(max_iterations):
-        if active.size == 0:
-            break
-        cols, lo, hi, n, c = idx[active], lo_all[active], hi_all[active], n_all[active], centre[active]
-        sig = sigma[active]
-        a_thr = np.maximum(low[active], c - 1.5 * sig)
-        b_thr = np.minimum(high[active], c + 1.5 * sig)
-        low[active], high[active] = a_thr, b_thr
-        ia = _walk(w, ia_all[active], hi, a_thr, cols, upward=True)
-        ib = _walk(w, np.maximum(ib_all[active], ia), ia, b_thr, cols, upward=False)
-        ia_all[active], ib_all[active] = ia, ib
-        s1, s2 = w.sums(ia, ib, cols)
-        a, b = a_thr - w.anchor[cols], b_thr - w.anchor[cols]
-        na, nb = (ia - lo).astype(np.float32), (hi - ib).astype(np.float32)
-        s1 = s1 + na * a + nb * b
-        s2 = s2 + na * a * a + nb * b * b
-        var = (s2 - s1 * s1 / np.maximum(n, 1)) / np.maximum(n - 1, 1)
-        new = 1.134 * np.sqrt(np.maximum(var, 0.0))
-        sigma[active] = new
-        active = active[np.abs(new - sig) > 5e-4 * sig]
-    return sigma
+    if method in COMPILED_METHODS:
+        w = np.asarray(weights, dtype=np.float64)
+        kernels.siril_clip(values, c0, c1, kernels.network_array(values.shape[0]), w, bool(np.all(w == w[0])),
+                           method == "winsorized", float(k_low), float(k_high), int(max_iterations), *outputs)
+        return
+    parts = combine_block(values[:, c0:c1], weights, method, k_low, k_high, max_iterations)
+    for out, part in zip(outputs, parts, strict=True):
+        out[c0:c1] = part
 
 
 def combine_block(
@@ -234,6 +201,12 @@ def combine_block(
     -------
     (combined float32 (P,), count, rejected_low, rejected_high as int16 (P,))
     """
+    if method in COMPILED_METHODS:
+        values = np.ascontiguousarray(values, dtype=np.float32)
+        outputs = (np.empty(values.shape[1], dtype=np.float32),
+                   *(np.empty(values.shape[1], dtype=np.int16) for _ in range(3)))
+        combine_columns(values, 0, values.shape[1], weights, method, k_low, k_high, max_iterations, outputs)
+        return outputs
     valid = ~np.isnan(values)
     n_valid = valid.sum(axis=0)
     has_blanks = bool((n_valid < values.shape[0]).any())
@@ -251,15 +224,7 @@ def combine_block(
             count = n_valid.astype(np.int16)
             zero = np.zeros_like(count)
             return win.anchor.astype(np.float32), count, zero, zero
-        if method in ("sigma", "winsorized"):
-            idx = np.flatnonzero(n_valid > _MIN_KEPT)
-            for _ in range(max_iterations):
-                if idx.size == 0:
-                    break
-                centre = win.median(idx)
-                sigma = win.std(idx) if method == "sigma" else _winsorized_sigma(win, idx, centre)
-                idx = idx[win.clip(idx, centre, sigma, k_low, k_high)]
-        elif method == "percentile":
+        if method == "percentile":
             centre = win.median(win.all)
             win.clip(win.all, centre, np.abs(centre), k_low, k_high, min_kept=1)
         elif method in ("linear", "gesd"):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-_MIN_KEPT = 4
+from datas_pipeline.kernels import MIN_KEPT as _MIN_KEPT
 
 
 def gesd_critical(n: np.ndarray, i: int, alpha: float) -> np.ndarray:
