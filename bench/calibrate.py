@@ -27,7 +27,7 @@ from datas_pipeline.calibration.masters import (
     calibrate_frame,
 )
 from datas_pipeline.io.fits import read_frame, write_frame
-from datas_pipeline.parallel import resolve_jobs, warm_up
+from datas_pipeline.parallel import resolve_jobs
 from datas_pipeline.synthetic.fields import make_detector, random_stars, read_out, sky_image
 
 DARK_S, LIGHT_S, FLAT_S = 120.0, 60.0, 2.0
@@ -49,7 +49,7 @@ def make_night(folder: Path, size: int, n_lights: int) -> tuple[dict[str, list[P
 
 
 def ours(files, out: Path, settings: CombineSettings, jobs: int = 1) -> Path:
-    """Masters on ``jobs`` threads, lights on ``jobs`` processes (one job: all in this thread)."""
+    """Masters and lights on ``jobs`` threads (one job: all in this thread)."""
     sections = Sections.from_header(fits.getheader(files["light"][0]))
     bias = build_master_bias(files["bias"], sections, settings, threads=jobs)
     dark = build_master_dark(files["dark"], bias, sections, settings, threads=jobs)
@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--lights", type=int, default=25)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--jobs", type=int, help="worker processes (default: DATAS_WORKERS, else the cores)")
+    parser.add_argument("--jobs", type=int, help="threads (default: DATAS_WORKERS, else the cores)")
     args = parser.parse_args()
     jobs = resolve_jobs(args.jobs)
     import ccdproc
@@ -111,16 +111,14 @@ def main() -> None:
         t_peer, first_peer, _ = timed(lambda: with_ccdproc(files, folder / "ccdproc", sections), args.repeats)
         t_robust, _, _ = timed(lambda: ours(files, folder / "robust", CombineSettings(), jobs), args.repeats)
         (folder / "parallel").mkdir()
-        warm_up()  # the fork server's one-time start (0.5-4 s here) is not part of the figure
         t_par, _, _ = timed(lambda: ours(files, folder / "parallel", CCDPROC_SIGMA_CLIP, jobs), args.repeats)
         compare("same clipping as ccdproc.combine, serial", t_ours, t_peer, "ccdproc")
         compare(f"same clipping, {jobs} jobs", t_par, t_peer, "ccdproc")
-        print(f"   {jobs} jobs / serial: {t_ours / t_par:.2f}x (masters on {jobs} threads, lights on {jobs} processes)")
+        print(f"   {jobs} jobs / serial: {t_ours / t_par:.2f}x (masters and lights on {jobs} threads)")
         compare(f"ours robust (median/MAD, 3 passes), {jobs} jobs", t_robust, t_peer, "ccdproc")
         same = all(np.array_equal(fits.getdata(folder / "ours" / p.name), fits.getdata(folder / "parallel" / p.name))
                    for p in files["light"])
-        print(f"   parallel lights {'identical' if same else 'DIFFERENT'} to serial (worker pool warm: started "
-              f"before timing, as in a long-running worker; a fresh command pays 0.5-4 s once)")
+        print(f"   parallel lights {'identical' if same else 'DIFFERENT'} to serial")
         worst = 0.0
         for path in files["light"]:
             a = fits.getdata(folder / "ours" / path.name).astype(np.float64)

@@ -80,11 +80,6 @@ def jobs_for_files(paths: Iterable, jobs: int | None) -> int:
     return available_cores() if total >= PARALLEL_MIN_BYTES else 1
 
 
-def warm_up() -> None:
-    """Start the fork server now, so its one-time cost falls outside a timed or urgent path."""
-    list(map_in_order(abs, [-1, -2], jobs=2))
-
-
 def resolve_jobs(jobs: int | None) -> int:
     """``jobs`` if given (at least 1), else :func:`default_jobs`."""
     if jobs is None:
