@@ -370,13 +370,17 @@ def stack_frames(
             for r0 in range(0, ny, rows):
                 r1 = min(ny, r0 + rows)
                 band = buffer[:, : r1 - r0]
-                for i, st in enumerate(stats):
+
+                def prepare(i: int, band=band, r0=r0, r1=r1) -> None:
+                    # Reads, byte swaps and the normalisation release the GIL: frames on the threads.
                     if not whole:
                         frames.rows(i, r0, r1, out=band[i])
-                    if st.a != 1.0:
-                        band[i] *= np.float32(st.a)
-                    if st.b != 0.0:
-                        band[i] += np.float32(st.b)
+                    if stats[i].a != 1.0:
+                        band[i] *= np.float32(stats[i].a)
+                    if stats[i].b != 0.0:
+                        band[i] += np.float32(stats[i].b)
+
+                list(pool.map(prepare, range(n)))
                 flat = band.reshape(n, -1)
                 outputs = [a[r0:r1].reshape(-1) for a in (image, count, low, high)]
 
