@@ -24,7 +24,7 @@ help:
 	@echo "make wheels the datas-pipeline and datas-agent wheels into dist/ (no Django in either)"
 
 $(VENV)/.installed: requirements.txt pipeline/pyproject.toml pipeline/setup.py pipeline/datas_pipeline/kernels.pyx \
-		pipeline/datas_pipeline/kernels_network.h agent/pyproject.toml
+		pipeline/datas_pipeline/kernels_network.h pipeline/datas_pipeline/registration/_resample.pyx agent/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements.txt

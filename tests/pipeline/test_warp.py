@@ -1,13 +1,15 @@
-"""Warping: geometry against an analytic image, flux conservation, coverage, registration round trip."""
+"""Warping: geometry against an analytic image, flux conservation, coverage, registration round trip,
+and the compiled passes against plain numpy gathers."""
 import cmath
 
 import numpy as np
 import pytest
 from datas_pipeline.errors import PipelineError
+from datas_pipeline.registration import warp
 from datas_pipeline.registration.register import prepare_reference, register_image
 from datas_pipeline.registration.stars import find_control_stars
 from datas_pipeline.registration.transforms import Transform, fit_transform, similarity_matrix
-from datas_pipeline.registration.warp import warp_image
+from datas_pipeline.registration.warp import kernel_weights, warp_image
 from datas_pipeline.synthetic.fields import render_stars
 from datas_pipeline.synthetic.sequence import Pose, make_sequence
 
@@ -130,3 +132,101 @@ def test_blank_input_pixels_stay_blank_and_local():
 def test_unknown_kernel_is_a_clear_error():
     with pytest.raises(PipelineError, match="unknown interpolation kernel"):
         warp_image(np.zeros(SHAPE, np.float32), similarity(0, 1, False, (0, 0)), kernel="sinc")
+
+
+# The compiled 1-D passes against a plain numpy gather: every output pixel reads its taps
+# (clamped to the edge, 0 beyond taps + 2 px) and sums them in tap order, in float32.
+
+def gather_along_rows(src, position, kernel, gain=1.0):
+    """out[i, j] = sum_k w_k(position[i, j]) src[i, floor(position[i, j]) + first + k]."""
+    taps, first = {"lanczos3": (6, -2), "bicubic": (4, -1)}[kernel]
+    base = np.floor(position).astype(np.int64)
+    weights = kernel_weights(kernel, (position - base).ravel()).reshape(*position.shape, taps) * np.float32(gain)
+    start = base + first
+    n = src.shape[1]
+    values = src[np.arange(src.shape[0])[:, None, None], np.clip(start[..., None] + np.arange(taps), 0, n - 1)]
+    out = values[..., 0] * weights[..., 0]
+    for k in range(1, taps):
+        out += values[..., k] * weights[..., k]
+    out[(start < -(taps + 2)) | (start >= n - taps + 1 + taps + 2)] = 0.0
+    return out
+
+
+def gather_shift_rows(src, start, width, kernel, gain=1.0):
+    return gather_along_rows(src, start[:, None] + np.arange(width)[None, :], kernel, gain)
+
+
+def gather_resample_columns(src, position, kernel, gain=1.0):
+    return gather_along_rows(src, np.broadcast_to(position, (src.shape[0], len(position))), kernel, gain)
+
+
+def gather_resample_rows(src, position, kernel, gain=1.0):
+    return gather_along_rows(src.T, np.broadcast_to(position, (src.shape[1], len(position))), kernel, gain).T
+
+
+def gather_shift_columns(src, start, height, kernel):
+    return gather_along_rows(src.T, start[:, None] + np.arange(height)[None, :], kernel).T
+
+
+GATHERS = {"shift_rows": gather_shift_rows, "resample_columns": gather_resample_columns,
+           "resample_rows": gather_resample_rows, "shift_columns": gather_shift_columns}
+
+
+def seeded_frame(shape=(150, 190), seed=11):
+    rng = np.random.default_rng(seed)
+    stars = np.zeros(40, dtype=[("x", "f8"), ("y", "f8"), ("flux", "f8")])
+    stars["x"], stars["y"] = rng.uniform(0, shape[1], 40), rng.uniform(0, shape[0], 40)
+    stars["flux"] = rng.uniform(1e3, 1e5, 40)
+    return (render_stars(shape, stars, fwhm=2.5) + rng.normal(200, 10, shape)).astype(np.float32)
+
+
+@pytest.mark.parametrize("kernel", ["bicubic", "lanczos3"])
+@pytest.mark.parametrize("name, slope", [("shift_rows", 1.0), ("resample_columns", 1.0), ("resample_columns", 0.93),
+                                         ("resample_rows", 1.0), ("resample_rows", 1.07), ("shift_columns", 0.01),
+                                         ("shift_columns", 0.6)])
+def test_each_pass_equals_a_plain_gather(name, slope, kernel):
+    src = seeded_frame()
+    rng = np.random.default_rng(3)
+    along_x = name in ("shift_rows", "resample_columns")
+    n_lines = src.shape[1] if name == "shift_columns" else src.shape[0] if name == "shift_rows" else None
+    if n_lines is None:
+        # Positions run from beyond one edge to beyond the other: clamped taps and zeros too.
+        n_in = src.shape[1] if along_x else src.shape[0]
+        args = (slope * np.arange(n_in + 20) - 12.0 + rng.uniform(0, 1), kernel, 1.7)
+    else:
+        # A shear: the start of each line moves by ``slope`` px per line, from off the frame.
+        start = slope * np.arange(n_lines) - 15.0 + rng.uniform(0, 1, n_lines)
+        args = (start, (src.shape[1] if name == "shift_rows" else src.shape[0]) + 25, kernel)
+    got = getattr(warp, name)(src, *args)
+    expected = GATHERS[name](src, *args)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6 * np.abs(src).max())
+
+
+@pytest.mark.parametrize("kernel", ["bicubic", "lanczos3"])
+@pytest.mark.parametrize("case", [(0.8, 1.0004, False, (3.4, -2.7)),     # four passes, a gentle y-shear
+                                  (33.0, 1.0, False, (6.1, 4.2)),        # Paeth's shears, a steep y-shear
+                                  (1.5, 0.97, False, (-4.5, 2.2)),       # a true change of scale
+                                  (-121.0, 1.01, True, (2.0, -3.0))])    # a mirror and a quarter turn first
+def test_warp_equals_the_passes_done_by_plain_gathers(case, kernel, monkeypatch):
+    frame = seeded_frame()
+    transform = similarity(*case, shape=frame.shape)
+    got = warp_image(frame, transform, (140, 200), kernel=kernel)
+    for name, gather in GATHERS.items():
+        monkeypatch.setattr(warp, name, gather)
+    expected = warp_image(frame, transform, (140, 200), kernel=kernel)
+    assert np.array_equal(got.coverage, expected.coverage)
+    assert got.coverage.sum() > 0.7 * got.coverage.size
+    np.testing.assert_allclose(got.data, expected.data, rtol=0, atol=1e-6 * np.abs(frame).max())
+
+
+@pytest.mark.parametrize("kernel", ["bicubic", "lanczos3"])
+def test_scale_passes_take_positions_in_any_order(kernel):
+    src = seeded_frame()
+    rng = np.random.default_rng(5)
+    columns, rows = rng.uniform(-15, src.shape[1] + 15, 70), rng.uniform(-15, src.shape[0] + 15, 60)
+    atol = 1e-6 * np.abs(src).max()
+    np.testing.assert_allclose(warp.resample_columns(src, columns, kernel, 1.3),
+                               gather_resample_columns(src, columns, kernel, 1.3), rtol=0, atol=atol)
+    np.testing.assert_allclose(warp.resample_rows(src, rows, kernel, 0.8),
+                               gather_resample_rows(src, rows, kernel, 0.8), rtol=0, atol=atol)
