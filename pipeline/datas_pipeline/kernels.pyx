@@ -60,15 +60,20 @@ cdef struct Scratch:
     Py_ssize_t *n_valid
 
 
-cdef int _alloc(Scratch *s, Py_ssize_t n) noexcept nogil:
-    s.block = <float *> malloc(n * _BLOCK * sizeof(float))
-    s.n_valid = <Py_ssize_t *> malloc(_BLOCK * sizeof(Py_ssize_t))
-    return s.block != NULL and s.n_valid != NULL
-
-
 cdef void _free(Scratch *s) noexcept nogil:
     free(s.block)
     free(s.n_valid)
+
+
+cdef int _alloc(Scratch *s, Py_ssize_t n) except -1 nogil:
+    """The scratch block of ``n`` frames (freed again and MemoryError raised when it cannot be had)."""
+    s.block = <float *> malloc(n * _BLOCK * sizeof(float))
+    s.n_valid = <Py_ssize_t *> malloc(_BLOCK * sizeof(Py_ssize_t))
+    if s.block == NULL or s.n_valid == NULL:
+        _free(s)
+        with gil:
+            raise MemoryError()
+    return 0
 
 
 cdef void _load_sorted(const float[:, :] values, Py_ssize_t start, Py_ssize_t width,
@@ -182,10 +187,7 @@ def siril_clip(const float[:, :] values, Py_ssize_t c0, Py_ssize_t c1, const lon
             or rejected_low.shape[0] != combined.shape[0] or rejected_high.shape[0] != combined.shape[0]:
         raise ValueError("weights or outputs do not match the stack")
     with nogil:
-        if not _alloc(&s, n):
-            _free(&s)
-            with gil:
-                raise MemoryError()
+        _alloc(&s, n)
         start = c0
         while start < c1:
             width = min(<Py_ssize_t> _BLOCK, c1 - start)
@@ -305,10 +307,7 @@ def master_clip(const float[:, :] values, Py_ssize_t c0, Py_ssize_t c1, const lo
     cdef Scratch s
     _check(values, c0, c1, pairs, combined.shape[0])
     with nogil:
-        if not _alloc(&s, n):
-            _free(&s)
-            with gil:
-                raise MemoryError()
+        _alloc(&s, n)
         start = c0
         while start < c1:
             width = min(<Py_ssize_t> _BLOCK, c1 - start)

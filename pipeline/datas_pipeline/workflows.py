@@ -213,12 +213,12 @@ def calibrate_folder(
     """Build masters, pick the right ones for each light, calibrate, and report every choice.
 
     Masters are combined and lights calibrated on ``jobs`` threads (None: ``DATAS_WORKERS``,
-    else the cores; lights as :func:`grade_folder` sizes its batches): the combination
-    kernel, numpy's arithmetic and the file reads and writes release the GIL, so threads
-    share the masters instead of sending them to worker processes (measured on 25 lights
-    of 1024^2: threads 1.4x serial, processes 0.7x). The files written do not depend on it.
+    else the cores): the combination kernel, numpy's arithmetic and the file reads and
+    writes release the GIL, so threads share the masters instead of sending them to worker
+    processes (measured on 25 lights of 1024^2: threads 1.4x serial, processes 0.7x), and
+    cost nothing to start. The files written do not depend on it.
     """
-    from datas_pipeline.parallel import jobs_for_files
+    from datas_pipeline.parallel import resolve_jobs
 
     out = Path(out)
     lights = fits_files(lights_dir, "lights")
@@ -229,7 +229,6 @@ def calibrate_folder(
     if not library:
         raise PipelineError("no calibration frames: give --bias, --darks, --flats or --masters")
     report = {"masters": [str(m.path) for m in library], "lights": [], "errors": []}
-    jobs = jobs_for_files(lights, jobs) if jobs is None else jobs
     rules = rules or MatchRules()
 
     def calibrate(path: Path) -> dict:
@@ -238,7 +237,7 @@ def calibrate_folder(
         except PipelineError as exc:
             return {"file": path.name, "error": str(exc)}
 
-    with ThreadPoolExecutor(jobs) as pool:
+    with ThreadPoolExecutor(resolve_jobs(jobs)) as pool:
         for outcome in tqdm(pool.map(calibrate, lights), total=len(lights), desc="calibrating", unit="frame",
                             disable=None if progress else True):
             report["errors" if "error" in outcome else "lights"].append(outcome)
