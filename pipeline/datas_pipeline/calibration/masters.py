@@ -4,7 +4,8 @@ The arithmetic is ccdproc's (checked against it to 1e-5 on a real SAAO frame in
 tests/pipeline/test_calibration.py), organised for speed: frames are prepared one at a time
 into an (n, ny, nx) float32 stack (on disk through a memory map when it would not fit the
 memory budget) and combined in row bands by a compiled kernel (datas_pipeline.kernels) on
-the caller's threads, so each file is read once, unlike ccdproc.combine's chunking which re-reads every file per chunk.
+the caller's threads, so each file is read once, unlike ccdproc.combine's chunking which
+re-reads every file per chunk.
 
 Conventions: pixel values in ADU; exposure in seconds; a master dark is stored with the
 bias removed (``BIASSUB = T``) whenever a master bias was given, so it can be scaled to any

@@ -50,5 +50,6 @@ def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
     """``--jobs N``: workers (processes, or threads where the work releases the GIL) for a
     batch command (default: DATAS_WORKERS, else the cores for batches large enough to repay them)."""
     parser.add_argument("--jobs", "-j", type=positive_int, default=None,
-                        help="workers (default: the DATAS_WORKERS setting, else the number of cores "
-                             "for batches of 256 MB and more); the results do not depend on it")
+                        help="workers (default: the DATAS_WORKERS setting, else the number of cores; "
+                             "commands that start processes use them for batches of 256 MB and more "
+                             "only); the results do not depend on it")

@@ -259,19 +259,21 @@ def turn(const float[:, ::1] src, const i64[:, ::1] e, float[:, ::1] out, Py_ssi
                 o = &out[y, 0]
                 for x in range(width):
                     o[x] = line[a * x + c]
-        y0 = r0 if a == 0 else r1
-        while y0 < r1:
-            ny = min(<Py_ssize_t> 128, r1 - y0)
-            first = min(b * y0 + c, b * (y0 + ny - 1) + c)
-            x0 = 0
-            while x0 < width:
-                nx = min(<Py_ssize_t> TILE, width - x0)
-                for y in range(ny):
-                    o = &out[y0 + y, x0]
-                    for x in range(nx):
-                        o[x] = src[d * (x0 + x) + g, first + (y if b > 0 else ny - 1 - y)]
-                x0 += TILE
-            y0 += ny
+        else:
+            # An odd number of quarter turns: a transpose, through tiles.
+            y0 = r0
+            while y0 < r1:
+                ny = min(<Py_ssize_t> 128, r1 - y0)
+                first = min(b * y0 + c, b * (y0 + ny - 1) + c)
+                x0 = 0
+                while x0 < width:
+                    nx = min(<Py_ssize_t> TILE, width - x0)
+                    for y in range(ny):
+                        o = &out[y0 + y, x0]
+                        for x in range(nx):
+                            o[x] = src[d * (x0 + x) + g, first + (y if b > 0 else ny - 1 - y)]
+                    x0 += TILE
+                y0 += ny
 
 
 def mark_coverage(float[:, :] out, unsigned char[:, ::1] coverage, const i64[::1] first, const i64[::1] last,
